@@ -1,0 +1,127 @@
+//! Decoders p(x|z): an MLP producing the flattened observation, and a transposed-conv stack for images.
+
+use super::encoders::{default_down_channels, default_fc};
+use super::{BuildContext, Decoder, DecoderConfig};
+use crate::dist::Likelihood;
+use crate::error::Result;
+use crate::nn::{Activation, ConvUpStack, Linear, Mlp};
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+/// MLP decoder: z → hidden layers → the flattened observation, reshaped to `obs_shape`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MlpDecoder {
+    pub hidden: Vec<usize>,
+    #[serde(default)]
+    pub activation: Activation,
+    #[serde(default)]
+    pub likelihood: Likelihood,
+}
+
+struct MlpDecoderModel {
+    mlp: Mlp,
+    obs_shape: Vec<usize>,
+    likelihood: Likelihood,
+}
+
+#[typetag::serde(name = "Mlp")]
+impl DecoderConfig for MlpDecoder {
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Decoder>> {
+        let mlp = Mlp::new(&ctx.params, ctx.latent_dim, &self.hidden, ctx.spec.obs_len(), self.activation)?;
+        Ok(Box::new(MlpDecoderModel {
+            mlp,
+            obs_shape: ctx.spec.obs_shape.clone(),
+            likelihood: self.likelihood.clone(),
+        }))
+    }
+}
+crate::register_component!(Decoder, "Mlp", "MLP z → flattened observation (Bernoulli or Gaussian)");
+
+fn with_batch(b: usize, shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![b];
+    s.extend_from_slice(shape);
+    s
+}
+
+impl Decoder for MlpDecoderModel {
+    fn decode(&self, z: &Tensor) -> Result<Tensor> {
+        let out = self.mlp.forward(z)?;
+        Ok(out.reshape(with_batch(z.dims()[0], &self.obs_shape))?)
+    }
+    fn nll(&self, x: &Tensor, params: &Tensor) -> Result<Tensor> {
+        self.likelihood.nll(x, params)
+    }
+    fn mean(&self, params: &Tensor) -> Result<Tensor> {
+        self.likelihood.mean(params)
+    }
+}
+
+/// Conv decoder mirroring [`super::ConvEncoder`]: FC → FC → reshape → stride-2 transposed convs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvDecoder {
+    /// Channels of the encoder it mirrors (`[32, 32, 64, 64]` → deconvs 64, 32, 32, C).
+    #[serde(default = "default_down_channels")]
+    pub channels: Vec<usize>,
+    #[serde(default = "default_fc")]
+    pub hidden: usize,
+    #[serde(default)]
+    pub activation: Activation,
+    #[serde(default)]
+    pub likelihood: Likelihood,
+}
+
+struct ConvDecoderModel {
+    fc1: Linear,
+    fc2: Linear,
+    deconvs: ConvUpStack,
+    base: (usize, usize, usize),
+    activation: Activation,
+    likelihood: Likelihood,
+}
+
+#[typetag::serde(name = "Conv")]
+impl DecoderConfig for ConvDecoder {
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Decoder>> {
+        let shape = &ctx.spec.obs_shape;
+        let n = self.channels.len();
+        let f = 1usize << n;
+        if shape.len() != 3 || shape[1] % f != 0 || shape[2] % f != 0 || n == 0 {
+            return Err(crate::Error::Shape {
+                context: "Conv decoder output".into(),
+                expected: format!("image [C, H, W] with H, W divisible by {f}"),
+                got: format!("{shape:?}"),
+            });
+        }
+        let base = (self.channels[n - 1], shape[1] / f, shape[2] / f);
+        // Deconv channels: the encoder's in reverse, ending at the image channels.
+        let mut up: Vec<usize> = self.channels[..n - 1].iter().rev().copied().collect();
+        up.push(shape[0]);
+        let p = &ctx.params;
+        Ok(Box::new(ConvDecoderModel {
+            fc1: Linear::new(&p.pp("fc1"), ctx.latent_dim, self.hidden)?,
+            fc2: Linear::new(&p.pp("fc2"), self.hidden, base.0 * base.1 * base.2)?,
+            deconvs: ConvUpStack::new(&p.pp("deconvs"), base.0, &up, self.activation)?,
+            base,
+            activation: self.activation,
+            likelihood: self.likelihood.clone(),
+        }))
+    }
+}
+crate::register_component!(Decoder, "Conv", "FC + stride-2 transposed conv stack → image (Bernoulli or Gaussian)");
+
+impl Decoder for ConvDecoderModel {
+    fn decode(&self, z: &Tensor) -> Result<Tensor> {
+        let h = self.activation.apply(&self.fc1.forward(z)?)?;
+        let h = self.activation.apply(&self.fc2.forward(&h)?)?;
+        let (c, hh, ww) = self.base;
+        self.deconvs.forward(&h.reshape((z.dims()[0], c, hh, ww))?)
+    }
+    fn nll(&self, x: &Tensor, params: &Tensor) -> Result<Tensor> {
+        self.likelihood.nll(x, params)
+    }
+    fn mean(&self, params: &Tensor) -> Result<Tensor> {
+        self.likelihood.mean(params)
+    }
+}

@@ -1,0 +1,148 @@
+//! The five component traits every method is made of, their configs (registered with `typetag`, so a config
+//! file can name them) and the values that flow between them in one forward pass.
+//!
+//! ```text
+//! Batch ─► Encoder ─► q(ε|x) ─sample─► ε ─► CausalLayer ─► z ─► Decoder ─► p(x|z)
+//!                                        Prior ◄──────────┘
+//! Objectives(ForwardOutputs) ─► named loss terms
+//! ```
+
+mod causal;
+mod decoders;
+mod encoders;
+mod objectives;
+mod priors;
+
+pub use causal::Independent;
+pub use decoders::{ConvDecoder, MlpDecoder};
+pub use encoders::{ConvEncoder, MlpEncoder};
+pub use objectives::{PriorKl, Reconstruction};
+pub use priors::StdNormal;
+
+use crate::data::{Batch, DataSpec};
+use crate::dist::DiagGaussian;
+use crate::error::Result;
+use crate::nn::Params;
+use crate::rng::Rng;
+use candle_core::{Device, Tensor};
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+/// What a component config needs to create its parameters.
+pub struct BuildContext<'a> {
+    /// Parameter store scoped to this component's path (`encoder`, `decoder`, ...).
+    pub params: Params,
+    pub spec: &'a DataSpec,
+    /// Total latent dimension.
+    pub latent_dim: usize,
+}
+
+impl BuildContext<'_> {
+    pub fn device(&self) -> &Device {
+        self.params.device()
+    }
+}
+
+/// Every intermediate of one forward pass, so objectives are small functions of it.
+#[derive(Clone, Debug)]
+pub struct ForwardOutputs {
+    /// Posterior over the causal layer's input (q(ε|x), or q(z|x) when the causal layer is the identity).
+    pub posterior: DiagGaussian,
+    /// The sample (or mean, at evaluation) fed to the causal layer.
+    pub eps: Tensor,
+    /// Latents after the causal layer, fed to the decoder.
+    pub z: Tensor,
+    /// Decoder output: the parameters of p(x|z) (logits, means).
+    pub decoded: Tensor,
+    /// Anything else a component computes that an objective may use, by name.
+    pub extras: BTreeMap<String, Tensor>,
+}
+
+/// do(node = value) on a latent (causal-layer node index).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Do {
+    pub node: usize,
+    pub value: f32,
+}
+
+pub trait Encoder: Send {
+    /// `x`: `[B, ..obs_shape]` → posterior with `[B, latent_dim]` parameters.
+    fn encode(&self, x: &Tensor) -> Result<DiagGaussian>;
+}
+
+pub trait Decoder: Send {
+    /// `z`: `[B, latent_dim]` → parameters of p(x|z), shape `[B, ..obs_shape]`.
+    fn decode(&self, z: &Tensor) -> Result<Tensor>;
+    /// −log p(x | params) per sample, shape `[B]`.
+    fn nll(&self, x: &Tensor, params: &Tensor) -> Result<Tensor>;
+    /// E[x | params], e.g. pixel probabilities, for pictures.
+    fn mean(&self, params: &Tensor) -> Result<Tensor>;
+}
+
+pub trait Prior: Send {
+    /// KL(q || p) per sample, shape `[B]` (analytic where possible).
+    fn kl(&self, fwd: &ForwardOutputs, batch: &Batch) -> Result<Tensor>;
+    /// `n` draws of the causal layer's input, shape `[n, latent_dim]`.
+    fn sample(&self, n: usize, latent_dim: usize, rng: &mut Rng, device: &Device) -> Result<Tensor>;
+}
+
+pub trait CausalLayer: Send {
+    /// ε `[B, d]` → z `[B, d]`; may record intermediates in `extras`.
+    fn forward(&self, eps: &Tensor, batch: &Batch, extras: &mut BTreeMap<String, Tensor>) -> Result<Tensor>;
+    /// Weighted adjacency over the causal nodes (`A[i][j] ≠ 0` means i → j), if the layer has a graph.
+    fn graph(&self) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+    /// z → ε (inverse of `forward`).
+    fn abduct(&self, z: &Tensor) -> Result<Tensor>;
+    /// z under do(...): fix the intervened nodes, recompute their descendants from `eps`.
+    fn intervene(&self, eps: &Tensor, dos: &[Do]) -> Result<Tensor>;
+}
+
+/// The parts of a model, as objectives see them.
+pub struct Parts {
+    pub encoder: Box<dyn Encoder>,
+    pub causal: Box<dyn CausalLayer>,
+    pub prior: Box<dyn Prior>,
+    pub decoder: Box<dyn Decoder>,
+}
+
+/// A named scalar loss term (already weighted; the training loss is their sum).
+pub struct Term {
+    pub name: String,
+    pub value: Tensor,
+}
+
+pub trait Objective: Send {
+    fn terms(&self, fwd: &ForwardOutputs, parts: &Parts, batch: &Batch, step: usize) -> Result<Vec<Term>>;
+}
+
+#[typetag::serde]
+pub trait EncoderConfig: Debug + Send + Sync {
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Encoder>>;
+}
+
+#[typetag::serde]
+pub trait DecoderConfig: Debug + Send + Sync {
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Decoder>>;
+}
+
+#[typetag::serde]
+pub trait PriorConfig: Debug + Send + Sync {
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Prior>>;
+}
+
+#[typetag::serde]
+pub trait CausalLayerConfig: Debug + Send + Sync {
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn CausalLayer>>;
+}
+
+#[typetag::serde]
+pub trait ObjectiveConfig: Debug + Send + Sync {
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Objective>>;
+}
+
+/// Batch mean of a per-sample `[B]` tensor, as a scalar.
+pub fn batch_mean(per_sample: &Tensor) -> Result<Tensor> {
+    Ok(per_sample.mean_all()?)
+}

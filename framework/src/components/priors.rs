@@ -1,0 +1,28 @@
+use super::{BuildContext, ForwardOutputs, Prior, PriorConfig};
+use crate::data::Batch;
+use crate::error::Result;
+use crate::rng::Rng;
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// p(ε) = N(0, I); KL(q(ε|x) || p) in closed form.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdNormal {}
+
+#[typetag::serde(name = "StdNormal")]
+impl PriorConfig for StdNormal {
+    fn build(&self, _ctx: &BuildContext) -> Result<Box<dyn Prior>> {
+        Ok(Box::new(StdNormal {}))
+    }
+}
+crate::register_component!(Prior, "StdNormal", "independent standard normal N(0, I)");
+
+impl Prior for StdNormal {
+    fn kl(&self, fwd: &ForwardOutputs, _batch: &Batch) -> Result<Tensor> {
+        fwd.posterior.kl_std_normal()
+    }
+    fn sample(&self, n: usize, d: usize, rng: &mut Rng, device: &Device) -> Result<Tensor> {
+        rng.normal(&[n, d], device)
+    }
+}

@@ -1,0 +1,98 @@
+//! `--set a.b.c=value`: edits the config as a JSON tree, then the typed config is rebuilt from it.
+//! Component maps (`{"Mlp": {...}}`) are stepped through, so `model.encoder.hidden=[512]` works whatever the
+//! encoder type is.
+
+use crate::error::{Error, Result};
+use serde_json::Value;
+
+pub fn apply_override(root: &mut Value, assignment: &str) -> Result<()> {
+    let err = |message: String| Error::Config {
+        location: format!("--set {assignment}"),
+        message,
+    };
+    let (path, raw) = assignment
+        .split_once('=')
+        .ok_or_else(|| err("expected KEY.PATH=VALUE".into()))?;
+    let value = parse_value(raw.trim());
+    let keys: Vec<&str> = path.trim().split('.').collect();
+    let mut node = root;
+    for (i, key) in keys.iter().enumerate() {
+        let last = i + 1 == keys.len();
+        node = step_into(node, key).map_err(|m| err(format!("at `{}`: {m}", keys[..=i].join("."))))?;
+        if last {
+            *node = value;
+            return Ok(());
+        }
+    }
+    Err(err("empty key".into()))
+}
+
+/// Finds `key` in `node`, looking through a single-entry component map if needed.
+fn step_into<'a>(node: &'a mut Value, key: &str) -> std::result::Result<&'a mut Value, String> {
+    if let Value::Array(items) = node {
+        let n = items.len();
+        let idx: usize = key.parse().map_err(|_| format!("expected a list index, got `{key}`"))?;
+        return items.get_mut(idx).ok_or(format!("index {idx} out of range (length {n})"));
+    }
+    let Value::Object(map) = node else {
+        return Err(format!("cannot descend into a value to set `{key}`"));
+    };
+    if map.contains_key(key) {
+        return Ok(map.get_mut(key).expect("checked"));
+    }
+    // A component map `{"Mlp": {...}}`: look inside its single entry.
+    let through = map.len() == 1 && map.values().next().is_some_and(|v| v.is_object());
+    if through {
+        let inner = map.values_mut().next().and_then(|v| v.as_object_mut()).expect("checked");
+        if inner.contains_key(key) {
+            return Ok(inner.get_mut(key).expect("checked"));
+        }
+        return Err(no_field(key, inner.keys()));
+    }
+    Err(no_field(key, map.keys()))
+}
+
+fn no_field<'a>(key: &str, keys: impl Iterator<Item = &'a String>) -> String {
+    let keys: Vec<&str> = keys.map(|k| k.as_str()).collect();
+    let close = crate::registry::closest(key, &keys);
+    let mut m = format!("no field `{key}`");
+    if !close.is_empty() {
+        m.push_str(&format!("; did you mean `{}`?", close.join("`, `")));
+    }
+    m + &format!(" (fields: {})", keys.join(", "))
+}
+
+/// RON literal (number, string, list, map); a bare word such as `Elu` or `cuda` is taken as a string.
+fn parse_value(raw: &str) -> Value {
+    let bare_word = raw.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && raw != "true"
+        && raw != "false";
+    if bare_word {
+        return Value::String(raw.to_string());
+    }
+    ron::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sets_nested_fields_through_component_maps() {
+        let mut v = json!({"train": {"steps": 10}, "model": {"Elbo": {"encoder": {"Mlp": {"hidden": [1]}}}}});
+        apply_override(&mut v, "train.steps=200").unwrap();
+        apply_override(&mut v, "model.encoder.hidden=[512, 256]").unwrap();
+        apply_override(&mut v, "model.encoder.activation=Elu").unwrap_err();
+        assert_eq!(v["train"]["steps"], json!(200));
+        assert_eq!(v["model"]["Elbo"]["encoder"]["Mlp"]["hidden"], json!([512, 256]));
+    }
+
+    #[test]
+    fn unknown_field_suggests_the_closest() {
+        let mut v = json!({"train": {"steps": 10, "seed": 1}});
+        let e = apply_override(&mut v, "train.stpes=3").unwrap_err().to_string();
+        assert!(e.contains("did you mean `steps`"), "{e}");
+    }
+}

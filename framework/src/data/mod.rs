@@ -1,0 +1,143 @@
+//! Datasets: the `Dataset` trait, batches, splits, the true causal graph, and the registered dataset configs.
+
+mod array;
+pub mod export;
+mod graph;
+pub mod image_folder;
+pub mod pendulum;
+
+pub use array::ArrayDataset;
+pub use export::write_image_dataset;
+pub use graph::CausalGraph;
+
+use crate::error::{Error, Result};
+use candle_core::{Device, Tensor};
+use std::sync::Arc;
+
+/// Which rows of a dataset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+pub enum Split {
+    #[default]
+    Train,
+    Test,
+    All,
+}
+
+impl std::str::FromStr for Split {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "train" => Ok(Split::Train),
+            "test" => Ok(Split::Test),
+            "all" => Ok(Split::All),
+            other => Err(Error::Data(format!(
+                "unknown split `{other}`: expected train, test or all"
+            ))),
+        }
+    }
+}
+
+/// Static facts about a dataset that components need to size themselves.
+#[derive(Clone, Debug)]
+pub struct DataSpec {
+    /// Shape of one observation: `[C, H, W]` for images, `[D]` for vectors.
+    pub obs_shape: Vec<usize>,
+    /// Names of the true generative factors (columns of `factors`).
+    pub factor_names: Vec<String>,
+    /// Names of the supervision labels (columns of `labels`); empty when the data has none.
+    pub label_names: Vec<String>,
+    /// True causal graph over the factors, where known.
+    pub graph: Option<CausalGraph>,
+}
+
+impl DataSpec {
+    pub fn obs_len(&self) -> usize {
+        self.obs_shape.iter().product()
+    }
+    pub fn is_image(&self) -> bool {
+        self.obs_shape.len() == 3
+    }
+}
+
+/// A batch on a device. `x` has shape `[B, ..obs_shape]`, values in [0, 1] for images.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub x: Tensor,
+    pub labels: Option<Tensor>,
+    pub factors: Option<Tensor>,
+}
+
+impl Batch {
+    pub fn size(&self) -> usize {
+        self.x.dims()[0]
+    }
+}
+
+/// A dataset held or generated on the host. Rows are addressed by global index; splits are index lists.
+pub trait Dataset: Send + Sync {
+    fn spec(&self) -> &DataSpec;
+    /// Number of rows over all splits.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Global row indices of a split, in a fixed order.
+    fn split(&self, split: Split) -> &[usize];
+    /// Appends the observations of `rows` (row-major, f32) to `out`.
+    fn fill_observations(&self, rows: &[usize], out: &mut Vec<f32>);
+    /// True factors of `rows`, row-major `rows.len() × k`.
+    fn factors(&self, rows: &[usize]) -> Option<Vec<f32>>;
+    /// Supervision labels of `rows`, row-major `rows.len() × n_labels`.
+    fn labels(&self, rows: &[usize]) -> Option<Vec<f32>>;
+    /// Renders observations from factor vectors (simulators only), row-major `n × obs_len`.
+    fn render(&self, factors: &[f32]) -> Result<Vec<f32>> {
+        let _ = factors;
+        Err(Error::Data(
+            "this dataset has no simulator to render from factors".into(),
+        ))
+    }
+    /// Whether `render` is available.
+    fn can_render(&self) -> bool {
+        false
+    }
+    /// A file name per row for export (defaults to the row index).
+    fn file_name(&self, row: usize) -> String {
+        format!("{row:06}.png")
+    }
+}
+
+/// Gathers `rows` into a batch on `device`. `scratch` is reused between calls to avoid per-step allocation.
+pub fn make_batch(
+    data: &dyn Dataset,
+    rows: &[usize],
+    device: &Device,
+    scratch: &mut Vec<f32>,
+) -> Result<Batch> {
+    let spec = data.spec();
+    scratch.clear();
+    data.fill_observations(rows, scratch);
+    let mut shape = vec![rows.len()];
+    shape.extend_from_slice(&spec.obs_shape);
+    let x = Tensor::from_slice(scratch.as_slice(), shape, device)?;
+    let to_tensor = |v: Option<Vec<f32>>| -> Result<Option<Tensor>> {
+        match v {
+            Some(v) if !rows.is_empty() => {
+                let k = v.len() / rows.len();
+                Ok(Some(Tensor::from_vec(v, (rows.len(), k), device)?))
+            }
+            _ => Ok(None),
+        }
+    };
+    Ok(Batch {
+        x,
+        labels: to_tensor(data.labels(rows))?,
+        factors: to_tensor(data.factors(rows))?,
+    })
+}
+
+/// A dataset as named in a config, e.g. `{"Pendulum": (size: 96)}`.
+#[typetag::serde]
+pub trait DatasetConfig: std::fmt::Debug + Send + Sync {
+    /// Builds (generates or loads) the dataset. `seed` drives any randomness.
+    fn build(&self, seed: u64) -> Result<Arc<dyn Dataset>>;
+}

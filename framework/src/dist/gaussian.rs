@@ -1,0 +1,116 @@
+//! Diagonal Gaussian N(μ, diag σ²) parameterised by mean and log-variance.
+
+use crate::error::Result;
+use crate::rng::Rng;
+use candle_core::{Tensor, D};
+
+/// Log-variances are clamped to this range before exponentiation, so one bad batch cannot overflow.
+const LOGVAR_MIN: f64 = -30.0;
+const LOGVAR_MAX: f64 = 20.0;
+
+#[derive(Clone, Debug)]
+pub struct DiagGaussian {
+    pub mean: Tensor,
+    pub logvar: Tensor,
+}
+
+impl DiagGaussian {
+    pub fn new(mean: Tensor, logvar: Tensor) -> Result<Self> {
+        let logvar = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)?;
+        Ok(Self { mean, logvar })
+    }
+
+    /// Unit variance around `mean`.
+    pub fn unit(mean: Tensor) -> Result<Self> {
+        let logvar = mean.zeros_like()?;
+        Ok(Self { mean, logvar })
+    }
+
+    pub fn std(&self) -> Result<Tensor> {
+        Ok((&self.logvar * 0.5)?.exp()?)
+    }
+
+    /// Reparameterised sample μ + σ ⊙ ε.
+    pub fn rsample(&self, rng: &mut Rng) -> Result<Tensor> {
+        let eps = rng.normal(self.mean.dims(), self.mean.device())?;
+        Ok((&self.mean + (self.std()? * eps)?)?)
+    }
+
+    /// KL(self || N(0, I)) summed over the last dimension: ½ Σ (μ² + σ² − log σ² − 1).
+    pub fn kl_std_normal(&self) -> Result<Tensor> {
+        let t = ((self.mean.sqr()? + self.logvar.exp()?)? - &self.logvar)?;
+        Ok(((t - 1.0)?.sum(D::Minus1)? * 0.5)?)
+    }
+
+    /// KL(self || other) between diagonal Gaussians, summed over the last dimension.
+    pub fn kl(&self, other: &DiagGaussian) -> Result<Tensor> {
+        let var_ratio = (&self.logvar - &other.logvar)?.exp()?;
+        let diff2 = ((&self.mean - &other.mean)?.sqr()? * (other.logvar.neg()?.exp()?))?;
+        let t = ((var_ratio + diff2)? - (&self.logvar - &other.logvar)?)?;
+        Ok(((t - 1.0)?.sum(D::Minus1)? * 0.5)?)
+    }
+
+    /// log N(x; μ, σ²) summed over the last dimension.
+    pub fn log_prob(&self, x: &Tensor) -> Result<Tensor> {
+        let z2 = ((x - &self.mean)?.sqr()? * self.logvar.neg()?.exp()?)?;
+        let t = ((z2 + &self.logvar)? + (2.0 * std::f64::consts::PI).ln())?;
+        Ok((t.sum(D::Minus1)? * -0.5)?)
+    }
+
+    /// Precision-weighted fusion of experts: σ² = (Σ σ_k⁻²)⁻¹, μ = σ² Σ σ_k⁻² μ_k.
+    pub fn fuse(experts: &[&DiagGaussian]) -> Result<DiagGaussian> {
+        let mut prec_sum: Option<Tensor> = None;
+        let mut weighted: Option<Tensor> = None;
+        for e in experts {
+            let prec = e.logvar.neg()?.exp()?;
+            let wm = (&prec * &e.mean)?;
+            prec_sum = Some(match prec_sum {
+                Some(p) => (p + prec)?,
+                None => prec,
+            });
+            weighted = Some(match weighted {
+                Some(w) => (w + wm)?,
+                None => wm,
+            });
+        }
+        let prec = prec_sum.expect("fuse needs at least one expert");
+        let mean = (weighted.unwrap() / &prec)?;
+        DiagGaussian::new(mean, prec.log()?.neg()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn g(m: &[f32], lv: &[f32]) -> DiagGaussian {
+        let d = &Device::Cpu;
+        DiagGaussian::new(
+            Tensor::new(m, d).unwrap().unsqueeze(0).unwrap(),
+            Tensor::new(lv, d).unwrap().unsqueeze(0).unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn kl_to_standard_normal_matches_closed_form_and_general_kl() {
+        let q = g(&[0.5, -1.0], &[0.2, -0.3]);
+        let expect: f32 = [(0.5f32, 0.2f32), (-1.0, -0.3)]
+            .iter()
+            .map(|(m, lv)| 0.5 * (m * m + lv.exp() - lv - 1.0))
+            .sum();
+        let a = q.kl_std_normal().unwrap().to_vec1::<f32>().unwrap()[0];
+        let b = q.kl(&g(&[0.0, 0.0], &[0.0, 0.0])).unwrap().to_vec1::<f32>().unwrap()[0];
+        assert!((a - expect).abs() < 1e-6 && (b - expect).abs() < 1e-6);
+        assert!(q.kl(&q).unwrap().to_vec1::<f32>().unwrap()[0].abs() < 1e-6);
+    }
+
+    #[test]
+    fn fusing_one_expert_is_identity() {
+        let q = g(&[0.5, -1.0], &[0.2, -0.3]);
+        let f = DiagGaussian::fuse(&[&q]).unwrap();
+        let d = (f.mean - &q.mean).unwrap().abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(d < 1e-6);
+    }
+}

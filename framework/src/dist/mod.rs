@@ -1,0 +1,7 @@
+//! Distributions shared by every method.
+
+mod gaussian;
+mod likelihood;
+
+pub use gaussian::DiagGaussian;
+pub use likelihood::Likelihood;

@@ -1,0 +1,226 @@
+//! The generic ELBO method: encoder → causal layer → decoder, prior, and a list of objectives, one optimizer.
+
+use super::{total_loss, Method, MethodConfig, MethodContext, StepReport};
+use crate::components::*;
+use crate::data::Batch;
+use crate::error::Result;
+use crate::nn::Params;
+use crate::optim::AdamW;
+use crate::rng::Rng;
+use candle_core::Tensor;
+use candle_nn::VarMap;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// Any ELBO-family model from parts: `{"Elbo": (latent_dim: 10, encoder: ..., decoder: ..., objectives: [...])}`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Elbo {
+    pub latent_dim: usize,
+    pub encoder: Box<dyn EncoderConfig>,
+    #[serde(default = "default_causal")]
+    pub causal: Box<dyn CausalLayerConfig>,
+    #[serde(default = "default_prior")]
+    pub prior: Box<dyn PriorConfig>,
+    pub decoder: Box<dyn DecoderConfig>,
+    #[serde(default = "default_objectives")]
+    pub objectives: Vec<Box<dyn ObjectiveConfig>>,
+}
+
+fn default_causal() -> Box<dyn CausalLayerConfig> {
+    Box::new(Independent {})
+}
+fn default_prior() -> Box<dyn PriorConfig> {
+    Box::new(StdNormal {})
+}
+fn default_objectives() -> Vec<Box<dyn ObjectiveConfig>> {
+    vec![
+        Box::new(Reconstruction {}),
+        Box::new(PriorKl {
+            weight: 1.0,
+            warmup_steps: 0,
+        }),
+    ]
+}
+
+/// Borrowed part configs of an ELBO model, so plugins can assemble one without owning an [`Elbo`].
+pub struct ElboParts<'a> {
+    pub latent_dim: usize,
+    pub encoder: &'a dyn EncoderConfig,
+    pub causal: &'a dyn CausalLayerConfig,
+    pub prior: &'a dyn PriorConfig,
+    pub decoder: &'a dyn DecoderConfig,
+    pub objectives: &'a [Box<dyn ObjectiveConfig>],
+}
+
+#[typetag::serde(name = "Elbo")]
+impl MethodConfig for Elbo {
+    fn build(&self, ctx: &MethodContext) -> Result<Box<dyn Method>> {
+        let parts = ElboParts {
+            latent_dim: self.latent_dim,
+            encoder: self.encoder.as_ref(),
+            causal: self.causal.as_ref(),
+            prior: self.prior.as_ref(),
+            decoder: self.decoder.as_ref(),
+            objectives: &self.objectives,
+        };
+        Ok(Box::new(ElboMethod::new(&parts, ctx)?))
+    }
+}
+crate::register_method!(
+    "Elbo",
+    "any ELBO model composed from encoder, causal layer, prior, decoder and objectives",
+    include_str!("elbo_default.ron")
+);
+
+pub struct ElboMethod {
+    parts: Parts,
+    objectives: Vec<Box<dyn Objective>>,
+    varmap: VarMap,
+    optimizer: AdamW,
+    base_lr: f64,
+    latent_dim: usize,
+}
+
+impl ElboMethod {
+    pub fn new(cfg: &ElboParts, ctx: &MethodContext) -> Result<Self> {
+        let varmap = VarMap::new();
+        let root = Params::new(varmap.clone(), ctx.device.clone(), ctx.seed);
+        let bc = |name: &str| BuildContext {
+            params: root.pp(name),
+            spec: ctx.spec,
+            latent_dim: cfg.latent_dim,
+        };
+        let parts = Parts {
+            encoder: cfg.encoder.build(&bc("encoder"))?,
+            causal: cfg.causal.build(&bc("causal"))?,
+            prior: cfg.prior.build(&bc("prior"))?,
+            decoder: cfg.decoder.build(&bc("decoder"))?,
+        };
+        let objectives = cfg
+            .objectives
+            .iter()
+            .enumerate()
+            .map(|(i, o)| o.build(&bc(&format!("objective{i}"))))
+            .collect::<Result<Vec<_>>>()?;
+        let optimizer = AdamW::new(named_vars(&varmap), ctx.optimizer.clone())?;
+        Ok(Self {
+            parts,
+            objectives,
+            varmap,
+            optimizer,
+            base_lr: ctx.optimizer.lr,
+            latent_dim: cfg.latent_dim,
+        })
+    }
+
+    /// Encoder → (sample or mean) → causal layer → decoder.
+    pub fn forward(&self, batch: &Batch, rng: Option<&mut Rng>) -> Result<ForwardOutputs> {
+        let posterior = self.parts.encoder.encode(&batch.x)?;
+        let eps = match rng {
+            Some(rng) => posterior.rsample(rng)?,
+            None => posterior.mean.clone(),
+        };
+        let mut extras = BTreeMap::new();
+        let z = self.parts.causal.forward(&eps, batch, &mut extras)?;
+        let decoded = self.parts.decoder.decode(&z)?;
+        Ok(ForwardOutputs {
+            posterior,
+            eps,
+            z,
+            decoded,
+            extras,
+        })
+    }
+
+    pub fn parts(&self) -> &Parts {
+        &self.parts
+    }
+
+    fn terms(&self, fwd: &ForwardOutputs, batch: &Batch, step: usize) -> Result<Vec<Term>> {
+        let mut terms = Vec::new();
+        for o in &self.objectives {
+            terms.extend(o.terms(fwd, &self.parts, batch, step)?);
+        }
+        Ok(terms)
+    }
+}
+
+/// The variables of a map, sorted by name so optimizer order is deterministic.
+pub fn named_vars(varmap: &VarMap) -> Vec<(String, candle_core::Var)> {
+    let data = varmap.data().lock().expect("varmap lock");
+    let mut v: Vec<_> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+impl Method for ElboMethod {
+    fn train_step(&mut self, batch: &Batch, step: usize, rng: &mut Rng) -> Result<StepReport> {
+        let fwd = self.forward(batch, Some(rng))?;
+        let terms = self.terms(&fwd, batch, step)?;
+        let report = StepReport::from_terms(&terms, step)?;
+        let grads = total_loss(&terms)?.backward()?;
+        self.optimizer.step(&grads)?;
+        Ok(report)
+    }
+
+    /// `elbo` = E[log p(x|z)] − KL(q || prior) at the posterior mean (one deterministic pass), per sample.
+    fn evaluate(&self, batch: &Batch) -> Result<StepReport> {
+        let fwd = self.forward(batch, None)?;
+        let recon = self.parts.decoder.nll(&batch.x, &fwd.decoded)?.mean_all()?;
+        let kl = self.parts.prior.kl(&fwd, batch)?.mean_all()?;
+        let recon = recon.to_scalar::<f32>()?;
+        let kl = kl.to_scalar::<f32>()?;
+        Ok(StepReport {
+            terms: vec![
+                ("elbo".into(), -(recon + kl)),
+                ("recon".into(), recon),
+                ("kl".into(), kl),
+            ],
+        })
+    }
+
+    fn encode(&self, x: &Tensor) -> Result<Tensor> {
+        let q = self.parts.encoder.encode(x)?;
+        let batch = Batch {
+            x: x.clone(),
+            labels: None,
+            factors: None,
+        };
+        let mut extras = BTreeMap::new();
+        self.parts.causal.forward(&q.mean, &batch, &mut extras)
+    }
+
+    fn decode(&self, z: &Tensor) -> Result<Tensor> {
+        self.parts.decoder.mean(&self.parts.decoder.decode(z)?)
+    }
+
+    fn intervene(&self, x: &Tensor, dos: &[Do]) -> Result<Tensor> {
+        let eps = self.parts.causal.abduct(&self.encode(x)?)?;
+        self.decode(&self.parts.causal.intervene(&eps, dos)?)
+    }
+
+    fn latent_dim(&self) -> usize {
+        self.latent_dim
+    }
+
+    fn varmaps(&self) -> Vec<&VarMap> {
+        vec![&self.varmap]
+    }
+
+    fn optimizer_state(&self) -> Result<HashMap<String, Tensor>> {
+        self.optimizer.state()
+    }
+
+    fn load_optimizer_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        self.optimizer.load_state(state)
+    }
+
+    fn set_lr_scale(&mut self, scale: f64) {
+        self.optimizer.set_lr(self.base_lr * scale);
+    }
+
+    fn graph(&self) -> Result<Option<Tensor>> {
+        self.parts.causal.graph()
+    }
+}

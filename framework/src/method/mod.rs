@@ -1,0 +1,104 @@
+//! A method is a training protocol over components. [`Elbo`] composes the five parts into the ELBO family;
+//! methods with another protocol (a GAN's three updates, a primal–dual game) implement [`Method`] themselves.
+
+mod elbo;
+
+pub use elbo::{named_vars, Elbo, ElboMethod, ElboParts};
+
+use crate::components::{Do, Term};
+use crate::data::{Batch, DataSpec};
+use crate::error::{Error, Result};
+use crate::optim::AdamConfig;
+use crate::rng::Rng;
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+use std::collections::HashMap;
+use std::fmt::Debug;
+
+/// Named scalar values of one step (loss terms, `loss` = their sum).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StepReport {
+    pub terms: Vec<(String, f32)>,
+}
+
+impl StepReport {
+    pub fn get(&self, name: &str) -> Option<f32> {
+        self.terms.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+    }
+
+    /// Reads the terms back from the device and checks every one is finite; the sum is reported as `loss`.
+    /// Called before the optimizer step, so a non-finite term never reaches the parameters.
+    pub fn from_terms(terms: &[Term], step: usize) -> Result<Self> {
+        let mut out = Vec::with_capacity(terms.len() + 1);
+        let mut total = 0f32;
+        for t in terms {
+            let v = t.value.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?;
+            if !v.is_finite() {
+                return Err(Error::NonFinite {
+                    step,
+                    term: t.name.clone(),
+                    value: v,
+                });
+            }
+            total += v;
+            out.push((t.name.clone(), v));
+        }
+        out.insert(0, ("loss".to_string(), total));
+        Ok(Self { terms: out })
+    }
+}
+
+/// Sums loss terms into one scalar tensor.
+pub fn total_loss(terms: &[Term]) -> Result<Tensor> {
+    let mut it = terms.iter();
+    let first = it
+        .next()
+        .ok_or_else(|| Error::msg("a method produced no loss terms: add objectives to the config"))?;
+    let mut total = first.value.clone();
+    for t in it {
+        total = (total + &t.value)?;
+    }
+    Ok(total)
+}
+
+/// What a method config needs to build a method.
+pub struct MethodContext<'a> {
+    pub spec: &'a DataSpec,
+    pub device: Device,
+    pub seed: u64,
+    /// The experiment's optimizer settings (methods with several optimizers may override per group).
+    pub optimizer: &'a AdamConfig,
+}
+
+pub trait Method: Send {
+    /// One optimisation step on `batch`; returns the named terms (checked finite before the update).
+    fn train_step(&mut self, batch: &Batch, step: usize, rng: &mut Rng) -> Result<StepReport>;
+    /// Deterministic evaluation terms on a batch (no update), e.g. `elbo`, `recon`, `kl`.
+    fn evaluate(&self, batch: &Batch) -> Result<StepReport>;
+    /// Representation of `x`: the posterior means after the causal layer, `[B, latent_dim]`.
+    fn encode(&self, x: &Tensor) -> Result<Tensor>;
+    /// Expected observation for latents `z`, `[B, ..obs_shape]`.
+    fn decode(&self, z: &Tensor) -> Result<Tensor>;
+    /// Expected reconstruction of `x`.
+    fn reconstruct(&self, x: &Tensor) -> Result<Tensor> {
+        self.decode(&self.encode(x)?)
+    }
+    /// Counterfactual images of `x` under do(...): abduct, intervene, decode.
+    fn intervene(&self, x: &Tensor, dos: &[Do]) -> Result<Tensor>;
+    fn latent_dim(&self) -> usize;
+    /// Every parameter group (one per optimizer); names are unique across groups.
+    fn varmaps(&self) -> Vec<&VarMap>;
+    fn optimizer_state(&self) -> Result<HashMap<String, Tensor>>;
+    fn load_optimizer_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()>;
+    /// Multiplies every learning rate's base value by `scale` (schedules).
+    fn set_lr_scale(&mut self, scale: f64);
+    /// Weighted adjacency of the learned graph, if the method has one.
+    fn graph(&self) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+}
+
+#[typetag::serde]
+pub trait MethodConfig: Debug + Send + Sync {
+    fn build(&self, ctx: &MethodContext) -> Result<Box<dyn Method>>;
+}

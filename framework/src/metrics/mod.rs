@@ -1,0 +1,96 @@
+//! Metrics, each registered by name with `inventory` so configs, `carve eval --metrics` and `carve metrics`
+//! can select them. A metric reads the evaluation inputs and returns one or more named numbers.
+
+mod mcc;
+mod model_terms;
+
+pub use mcc::{mcc, Correlation, MccResult};
+
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+
+/// What metrics are computed from: representations and ground truth of one split, plus model terms.
+#[derive(Clone, Debug, Default)]
+pub struct EvalInputs {
+    /// `n × d` encoder means, row-major.
+    pub codes: Vec<f32>,
+    pub d: usize,
+    /// `n × k` true factors, row-major.
+    pub factors: Option<Vec<f32>>,
+    pub k: usize,
+    /// `n × n_labels` supervision labels, row-major.
+    pub labels: Option<Vec<f32>>,
+    pub n_labels: usize,
+    /// Averaged model evaluation terms (e.g. `elbo`), when a model is at hand.
+    pub model_terms: BTreeMap<String, f64>,
+}
+
+impl EvalInputs {
+    pub fn n(&self) -> usize {
+        if self.d == 0 {
+            0
+        } else {
+            self.codes.len() / self.d
+        }
+    }
+
+    pub fn require_factors(&self, metric: &str) -> Result<&[f32]> {
+        self.factors
+            .as_deref()
+            .ok_or_else(|| Error::Data(format!("metric `{metric}` needs true factors; this data has none")))
+    }
+}
+
+pub type MetricFn = fn(&EvalInputs) -> Result<BTreeMap<String, f64>>;
+
+pub struct MetricInfo {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub compute: MetricFn,
+}
+
+inventory::collect!(MetricInfo);
+
+pub fn registered() -> Vec<&'static MetricInfo> {
+    let mut v: Vec<_> = inventory::iter::<MetricInfo>.into_iter().collect();
+    v.sort_by_key(|m| m.name);
+    v
+}
+
+/// Looks a metric up by name, suggesting the closest on a miss.
+pub fn find(name: &str) -> Result<&'static MetricInfo> {
+    let all = registered();
+    if let Some(m) = all.iter().find(|m| m.name == name) {
+        return Ok(m);
+    }
+    let names: Vec<&str> = all.iter().map(|m| m.name).collect();
+    let close = crate::registry::closest(name, &names);
+    Err(Error::UnknownComponent {
+        kind: "metric",
+        name: name.to_string(),
+        suggestion: if close.is_empty() {
+            format!(" (available: {})", names.join(", "))
+        } else {
+            format!("; did you mean {}? (available: {})", close.join(", "), names.join(", "))
+        },
+    })
+}
+
+/// Computes the named metrics; the result maps lowercase names to values.
+pub fn compute(names: &[String], inputs: &EvalInputs) -> Result<BTreeMap<String, f64>> {
+    let mut out = BTreeMap::new();
+    for n in names {
+        out.extend((find(n)?.compute)(inputs)?);
+    }
+    Ok(out)
+}
+
+/// Registers a metric function under a name.
+#[macro_export]
+macro_rules! register_metric {
+    ($name:literal, $summary:literal, $f:expr) => {
+        $crate::prelude::inventory::submit! {
+            $crate::metrics::MetricInfo { name: $name, summary: $summary, compute: $f }
+        }
+    };
+}

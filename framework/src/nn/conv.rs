@@ -1,0 +1,130 @@
+//! Strided convolution stacks: each layer halves (down) or doubles (up) the spatial size with kernel 4,
+//! stride 2, padding 1, as in the conv encoder/decoder of disentanglement_lib (Locatello et al.).
+
+use super::{Activation, Init, Params};
+use crate::error::{Error, Result};
+use candle_core::Tensor;
+
+const KERNEL: usize = 4;
+const STRIDE: usize = 2;
+const PADDING: usize = 1;
+
+#[derive(Clone, Debug)]
+struct ConvLayer {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl ConvLayer {
+    /// Weight shape `[out, in, k, k]` for conv, `[in, out, k, k]` for transposed conv.
+    fn new(p: &Params, c_in: usize, c_out: usize, transposed: bool) -> Result<Self> {
+        // PyTorch computes fan_in from weight.size(1): `in` for conv, `out` for transposed conv.
+        let fan_in = if transposed { c_out } else { c_in } * KERNEL * KERNEL;
+        let init = Init::torch_default(fan_in);
+        let shape = if transposed {
+            [c_in, c_out, KERNEL, KERNEL]
+        } else {
+            [c_out, c_in, KERNEL, KERNEL]
+        };
+        Ok(Self {
+            weight: p.get(&shape, "weight", init)?,
+            bias: p.get(&[c_out], "bias", init)?,
+        })
+    }
+
+    fn add_bias(&self, y: Tensor) -> Result<Tensor> {
+        let c = self.bias.dims()[0];
+        Ok(y.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)?)
+    }
+}
+
+/// `[B, C, H, W]` → `[B, channels.last, H / 2^n, W / 2^n]`, activation after every layer.
+#[derive(Clone, Debug)]
+pub struct ConvDownStack {
+    layers: Vec<ConvLayer>,
+    activation: Activation,
+}
+
+impl ConvDownStack {
+    pub fn new(p: &Params, c_in: usize, channels: &[usize], activation: Activation) -> Result<Self> {
+        let mut prev = c_in;
+        let mut layers = Vec::new();
+        for (i, &c) in channels.iter().enumerate() {
+            layers.push(ConvLayer::new(&p.pp(format!("conv{i}")), prev, c, false)?);
+            prev = c;
+        }
+        Ok(Self { layers, activation })
+    }
+
+    /// The spatial size after the stack, or an error if `size` is not divisible by 2^n.
+    pub fn output_size(&self, size: usize) -> Result<usize> {
+        let f = 1 << self.layers.len();
+        if size % f != 0 || size < f {
+            return Err(Error::Shape {
+                context: "conv encoder input".into(),
+                expected: format!("a side divisible by {f} ({} stride-2 layers)", self.layers.len()),
+                got: format!("{size}"),
+            });
+        }
+        Ok(size / f)
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut h = x.clone();
+        for l in &self.layers {
+            h = l.add_bias(h.conv2d(&l.weight, PADDING, STRIDE, 1, 1)?)?;
+            h = self.activation.apply(&h)?;
+        }
+        Ok(h)
+    }
+}
+
+/// `[B, C, h, w]` → `[B, channels.last, h·2^n, w·2^n]`; activation after every layer but the last.
+#[derive(Clone, Debug)]
+pub struct ConvUpStack {
+    layers: Vec<ConvLayer>,
+    activation: Activation,
+}
+
+impl ConvUpStack {
+    pub fn new(p: &Params, c_in: usize, channels: &[usize], activation: Activation) -> Result<Self> {
+        let mut prev = c_in;
+        let mut layers = Vec::new();
+        for (i, &c) in channels.iter().enumerate() {
+            layers.push(ConvLayer::new(&p.pp(format!("deconv{i}")), prev, c, true)?);
+            prev = c;
+        }
+        Ok(Self { layers, activation })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let last = self.layers.len() - 1;
+        let mut h = x.clone();
+        for (i, l) in self.layers.iter().enumerate() {
+            h = l.add_bias(h.conv_transpose2d(&l.weight, PADDING, 0, STRIDE, 1)?)?;
+            if i < last {
+                h = self.activation.apply(&h)?;
+            }
+        }
+        Ok(h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Tensor};
+    use candle_nn::VarMap;
+
+    #[test]
+    fn stacks_halve_and_double_the_side() {
+        let p = Params::new(VarMap::new(), Device::Cpu, 0);
+        let down = ConvDownStack::new(&p.pp("enc"), 3, &[8, 8, 16], Activation::Relu).unwrap();
+        let up = ConvUpStack::new(&p.pp("dec"), 16, &[8, 8, 3], Activation::Relu).unwrap();
+        let x = Tensor::zeros((2, 3, 32, 32), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let h = down.forward(&x).unwrap();
+        assert_eq!(h.dims(), &[2, 16, 4, 4]);
+        assert_eq!(up.forward(&h).unwrap().dims(), &[2, 3, 32, 32]);
+        assert!(down.output_size(30).is_err());
+    }
+}

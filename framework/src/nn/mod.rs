@@ -1,0 +1,13 @@
+//! Building blocks with parameters: a seeded, path-scoped parameter store, linear layers, MLP and conv stacks.
+
+mod activation;
+mod conv;
+mod linear;
+mod mlp;
+mod params;
+
+pub use activation::Activation;
+pub use conv::{ConvDownStack, ConvUpStack};
+pub use linear::Linear;
+pub use mlp::Mlp;
+pub use params::{Init, Params};

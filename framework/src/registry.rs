@@ -1,0 +1,131 @@
+//! The plugin registry: methods and components submit a one-line description through `inventory`.
+//!
+//! Registration of the config *types* happens through `typetag` (so configs can name them); the entries here
+//! add what `carve list` prints and what "did you mean" suggests.
+
+/// The kinds of registered parts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ComponentKind {
+    Encoder,
+    Decoder,
+    Prior,
+    CausalLayer,
+    Objective,
+    Dataset,
+    Metric,
+}
+
+impl ComponentKind {
+    pub const ALL: [ComponentKind; 7] = [
+        ComponentKind::Encoder,
+        ComponentKind::Decoder,
+        ComponentKind::Prior,
+        ComponentKind::CausalLayer,
+        ComponentKind::Objective,
+        ComponentKind::Dataset,
+        ComponentKind::Metric,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ComponentKind::Encoder => "encoder",
+            ComponentKind::Decoder => "decoder",
+            ComponentKind::Prior => "prior",
+            ComponentKind::CausalLayer => "causal layer",
+            ComponentKind::Objective => "objective",
+            ComponentKind::Dataset => "dataset",
+            ComponentKind::Metric => "metric",
+        }
+    }
+}
+
+/// A registered component: `name` is the typetag name used in configs.
+pub struct ComponentInfo {
+    pub kind: ComponentKind,
+    pub name: &'static str,
+    pub summary: &'static str,
+}
+
+/// A registered method: a named training protocol with a default config (RON text).
+pub struct MethodInfo {
+    pub name: &'static str,
+    pub summary: &'static str,
+    /// A complete, runnable experiment config for this method.
+    pub default_config: &'static str,
+}
+
+inventory::collect!(ComponentInfo);
+inventory::collect!(MethodInfo);
+
+pub fn components() -> Vec<&'static ComponentInfo> {
+    let mut v: Vec<_> = inventory::iter::<ComponentInfo>.into_iter().collect();
+    v.sort_by_key(|c| (c.kind, c.name));
+    v
+}
+
+pub fn methods() -> Vec<&'static MethodInfo> {
+    let mut v: Vec<_> = inventory::iter::<MethodInfo>.into_iter().collect();
+    v.sort_by_key(|m| m.name);
+    v
+}
+
+/// Names registered for a kind.
+pub fn names(kind: ComponentKind) -> Vec<&'static str> {
+    components()
+        .into_iter()
+        .filter(|c| c.kind == kind)
+        .map(|c| c.name)
+        .collect()
+}
+
+/// Up to three registered names closest to `name` (Jaro-Winkler, case-insensitive), best first.
+pub fn closest<'a>(name: &str, candidates: &[&'a str]) -> Vec<&'a str> {
+    let lower = name.to_lowercase();
+    let mut scored: Vec<(f64, &str)> = candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(&lower, &c.to_lowercase()), *c))
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored
+        .into_iter()
+        .filter(|(s, _)| *s > 0.6)
+        .take(3)
+        .map(|(_, c)| c)
+        .collect()
+}
+
+/// Registers a component's one-line description. Use next to its `#[typetag::serde]` impl.
+#[macro_export]
+macro_rules! register_component {
+    ($kind:ident, $name:literal, $summary:literal) => {
+        $crate::prelude::inventory::submit! {
+            $crate::registry::ComponentInfo {
+                kind: $crate::registry::ComponentKind::$kind,
+                name: $name,
+                summary: $summary,
+            }
+        }
+    };
+}
+
+/// Registers a method with its default experiment config.
+#[macro_export]
+macro_rules! register_method {
+    ($name:literal, $summary:literal, $config:expr) => {
+        $crate::prelude::inventory::submit! {
+            $crate::registry::MethodInfo { name: $name, summary: $summary, default_config: $config }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_ranks_typos_first() {
+        let c = closest("Mpl", &["Mlp", "Conv", "StdNormal"]);
+        assert_eq!(c.first(), Some(&"Mlp"));
+        assert!(closest("zzzz", &["Mlp", "Conv"]).is_empty());
+    }
+}

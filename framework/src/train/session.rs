@@ -1,0 +1,92 @@
+//! A built experiment: its dataset, method and run directory. Training, evaluation and the picture commands
+//! all start from one.
+
+use super::CONFIG_FILE;
+use crate::config::Experiment;
+use crate::data::{make_batch, Dataset, Split};
+use crate::error::{IoContext, Result};
+use crate::method::{Method, MethodContext};
+use candle_core::{Device, Tensor};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub struct Session {
+    pub exp: Experiment,
+    pub data: Arc<dyn Dataset>,
+    pub method: Box<dyn Method>,
+    pub device: Device,
+    pub run_dir: PathBuf,
+}
+
+impl Session {
+    /// Builds the dataset and a freshly initialised method.
+    pub fn new(exp: Experiment, device: Device, run_dir: PathBuf) -> Result<Self> {
+        let seed = exp.train.seed;
+        let data = exp.data.build(seed)?;
+        let method = exp.model.build(&MethodContext {
+            spec: data.spec(),
+            device: device.clone(),
+            seed,
+            optimizer: &exp.train.optimizer,
+        })?;
+        Ok(Self {
+            exp,
+            data,
+            method,
+            device,
+            run_dir,
+        })
+    }
+
+    /// Rebuilds a run from its directory and loads its last checkpoint's parameters.
+    pub fn open(run_dir: &Path, device: Device) -> Result<Self> {
+        let cfg = run_dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&cfg).at(&cfg)?;
+        let exp = Experiment::parse(&text, &cfg.display().to_string(), &[])?;
+        let mut s = Self::new(exp, device, run_dir.to_path_buf())?;
+        let device = s.device.clone();
+        super::checkpoint::load(run_dir, s.method.as_mut(), &device, false)?;
+        Ok(s)
+    }
+
+    /// The first `n` rows of a split as a batch.
+    pub fn sample_batch(&self, split: Split, n: usize) -> Result<crate::data::Batch> {
+        let rows = self.data.split(split);
+        let rows = &rows[..n.min(rows.len())];
+        make_batch(self.data.as_ref(), rows, &self.device, &mut Vec::new())
+    }
+
+    /// `figures/reconstructions.png` (originals above, reconstructions below) and `figures/traversal.png`.
+    pub fn write_figures(&self) -> Result<()> {
+        let figures = self.run_dir.join("figures");
+        std::fs::create_dir_all(&figures).at(&figures)?;
+        if !self.data.spec().is_image() {
+            return Ok(());
+        }
+        let batch = self.sample_batch(Split::Test, 8)?;
+        let recon = self.method.reconstruct(&batch.x)?;
+        let both = Tensor::cat(&[&batch.x, &recon], 0)?;
+        crate::viz::save_tensor_grid(&figures.join("reconstructions.png"), &both, batch.size())?;
+        self.traverse(&figures.join("traversal.png"), 0, 10, 3.0)
+    }
+
+    /// Latent traversal of test image `row`: one row per latent, `steps` values of it in ±`range`.
+    pub fn traverse(&self, path: &Path, row: usize, steps: usize, range: f32) -> Result<()> {
+        let rows = self.data.split(Split::Test);
+        let r = rows.get(row).copied().unwrap_or(rows[0]);
+        let batch = make_batch(self.data.as_ref(), &[r], &self.device, &mut Vec::new())?;
+        let z = self.method.encode(&batch.x)?.to_vec2::<f32>()?.remove(0);
+        let d = z.len();
+        let mut codes = Vec::with_capacity(d * steps * d);
+        for i in 0..d {
+            for s in 0..steps {
+                let mut zz = z.clone();
+                zz[i] = -range + 2.0 * range * s as f32 / (steps - 1).max(1) as f32;
+                codes.extend(zz);
+            }
+        }
+        let codes = Tensor::from_vec(codes, (d * steps, d), &self.device)?;
+        let images = self.method.decode(&codes)?;
+        crate::viz::save_tensor_grid(path, &images, steps)
+    }
+}

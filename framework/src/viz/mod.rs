@@ -1,0 +1,58 @@
+//! Pictures: image grids written as PNG.
+
+use crate::error::{Error, Result};
+use candle_core::Tensor;
+use std::path::Path;
+
+/// Lays `n` CHW images (row-major f32 in [0, 1]) in a grid with `ncols` columns and a 2-pixel white gap.
+pub fn grid(images: &[f32], n: usize, shape: &[usize], ncols: usize) -> Result<(Vec<f32>, Vec<usize>)> {
+    let [c, h, w] = <[usize; 3]>::try_from(shape).map_err(|_| Error::Shape {
+        context: "image grid".into(),
+        expected: "[C, H, W] images".into(),
+        got: format!("{shape:?}"),
+    })?;
+    let pad = 2;
+    let ncols = ncols.clamp(1, n.max(1));
+    let nrows = n.div_ceil(ncols);
+    let (gh, gw) = (nrows * (h + pad) + pad, ncols * (w + pad) + pad);
+    let mut out = vec![1.0f32; c * gh * gw];
+    for k in 0..n {
+        let (oy, ox) = (pad + (k / ncols) * (h + pad), pad + (k % ncols) * (w + pad));
+        for ch in 0..c {
+            for y in 0..h {
+                let src = &images[((k * c + ch) * h + y) * w..][..w];
+                let dst = (ch * gh + oy + y) * gw + ox;
+                out[dst..dst + w].copy_from_slice(src);
+            }
+        }
+    }
+    Ok((out, vec![c, gh, gw]))
+}
+
+/// Saves a `[N, C, H, W]` tensor as a grid PNG with `ncols` columns.
+pub fn save_tensor_grid(path: &Path, images: &Tensor, ncols: usize) -> Result<()> {
+    let dims = images.dims().to_vec();
+    let values = images
+        .to_dtype(candle_core::DType::F32)?
+        .clamp(0f32, 1f32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    let (g, shape) = grid(&values, dims[0], &dims[1..], ncols)?;
+    crate::data::export::save_png(path, &g, &shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_places_images_row_major_with_gaps() {
+        let imgs: Vec<f32> = (0..3).flat_map(|k| vec![k as f32 / 4.0; 4]).collect();
+        let (g, s) = grid(&imgs, 3, &[1, 2, 2], 2).unwrap();
+        assert_eq!(s, vec![1, 10, 10]);
+        assert_eq!(g[2 * 10 + 2], 0.0);
+        assert_eq!(g[2 * 10 + 6], 0.25);
+        assert_eq!(g[6 * 10 + 2], 0.5);
+        assert_eq!(g[6 * 10 + 6], 1.0); // empty cell stays white
+    }
+}

@@ -1,0 +1,124 @@
+//! One function per subcommand.
+
+use anyhow::{bail, Context, Result};
+use carve::config::{apply_override, Experiment};
+use carve::data::{DatasetConfig, Split};
+use carve::registry::{self, ComponentKind};
+use carve::train::{Session, TrainOptions};
+use std::path::{Path, PathBuf};
+
+pub fn list() -> Result<()> {
+    println!("methods (the `model` of a config):");
+    for m in registry::methods() {
+        println!("  {:<18} {}", m.name, m.summary);
+    }
+    for kind in ComponentKind::ALL {
+        let items: Vec<_> = registry::components().into_iter().filter(|c| c.kind == kind).collect();
+        if items.is_empty() {
+            continue;
+        }
+        println!("{}s:", kind.label());
+        for c in items {
+            println!("  {:<18} {}", c.name, c.summary);
+        }
+    }
+    println!("metrics (eval.metrics, --metrics):");
+    for m in carve::metrics::registered() {
+        println!("  {:<18} {}", m.name, m.summary);
+    }
+    Ok(())
+}
+
+pub fn train(
+    config: Option<PathBuf>,
+    set: &[String],
+    out: Option<PathBuf>,
+    resume: Option<PathBuf>,
+    device: &str,
+) -> Result<()> {
+    let exp = match &config {
+        Some(path) => Some(Experiment::load(path, set)?),
+        None if resume.is_none() => bail!("give a CONFIG to train, or --resume RUN_DIR"),
+        None => None,
+    };
+    let opts = TrainOptions {
+        out_dir: out,
+        resume,
+        device: carve::runtime::device(device)?,
+        progress: true,
+    };
+    let dir = carve::train::train(exp, opts)?;
+    let summary = std::fs::read_to_string(dir.join(carve::train::SUMMARY_FILE))?;
+    println!("run directory: {}\n{summary}", dir.display());
+    Ok(())
+}
+
+pub fn eval(
+    run_dir: &Path,
+    split: &str,
+    metrics: Option<Vec<String>>,
+    export: Option<PathBuf>,
+    device: &str,
+) -> Result<()> {
+    let split: Split = split.parse()?;
+    let session = Session::open(run_dir, carve::runtime::device(device)?)?;
+    let names = metrics.unwrap_or_else(|| session.exp.eval.metrics.clone());
+    for n in &names {
+        carve::metrics::find(n)?;
+    }
+    let inputs = carve::eval::collect(&session, split, session.exp.eval.max_samples)?;
+    let scores = carve::metrics::compute(&names, &inputs)?;
+    let text = serde_json::to_string_pretty(&serde_json::json!({ "split": format!("{split:?}").to_lowercase(), "metrics": scores }))?;
+    carve::train::write_atomic(&run_dir.join("eval.json"), text.as_bytes())?;
+    println!("{text}");
+    if let Some(path) = export {
+        carve::eval::export_latents(&path, &inputs)?;
+        println!("latents written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// Builds a registered dataset config from its name and `key=value` overrides.
+fn dataset_config(name: &str, set: &[String]) -> Result<Box<dyn DatasetConfig>> {
+    let names = registry::names(ComponentKind::Dataset);
+    let Some(canonical) = names.iter().find(|n| n.eq_ignore_ascii_case(name)) else {
+        let close = registry::closest(name, &names);
+        bail!(
+            "unknown dataset `{name}`{} (available: {})",
+            if close.is_empty() { String::new() } else { format!("; did you mean {}?", close.join(", ")) },
+            names.join(", ")
+        );
+    };
+    let mut value = serde_json::json!({ *canonical: {} });
+    for s in set {
+        apply_override(&mut value, s).or_else(|_| {
+            // Fields left at their defaults are absent from `{}`: add them directly.
+            let (k, v) = s.split_once('=').context("expected KEY=VALUE")?;
+            let parsed: serde_json::Value = v.parse().unwrap_or(serde_json::Value::String(v.into()));
+            value[*canonical][k] = parsed;
+            anyhow::Ok(())
+        })?;
+    }
+    serde_json::from_value(value).with_context(|| format!("dataset `{canonical}` settings"))
+}
+
+pub fn data(name: &str, out: &Path, set: &[String]) -> Result<()> {
+    let cfg = dataset_config(name, set)?;
+    let data = cfg.build(0)?;
+    carve::data::write_image_dataset(data.as_ref(), out)?;
+    println!(
+        "{} images ({} train, {} test) written to {}",
+        data.len(),
+        data.split(Split::Train).len(),
+        data.split(Split::Test).len(),
+        out.display()
+    );
+    Ok(())
+}
+
+pub fn traverse(run_dir: &Path, out: &Path, index: usize, steps: usize, range: f32, device: &str) -> Result<()> {
+    let session = Session::open(run_dir, carve::runtime::device(device)?)?;
+    session.traverse(out, index, steps.max(2), range)?;
+    println!("traversal written to {}", out.display());
+    Ok(())
+}

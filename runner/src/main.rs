@@ -1,0 +1,116 @@
+//! `carve`: the command line. Thin: parse arguments, call the framework.
+
+mod commands;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "carve", version, about = "Causal representation learning: train, evaluate and intervene")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List registered methods, components, datasets and metrics.
+    List,
+    /// Train a config (or resume a run) and write a run directory.
+    Train {
+        /// Experiment config (RON). Optional with --resume.
+        config: Option<PathBuf>,
+        /// Override a config field, e.g. --set train.steps=200 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Run directory (default runs/<name>-<timestamp>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue this run from its last checkpoint.
+        #[arg(long, value_name = "RUN_DIR")]
+        resume: Option<PathBuf>,
+        /// cpu, cuda or cuda:N.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// Recompute metrics of a run into RUN_DIR/eval.json.
+    Eval {
+        run_dir: PathBuf,
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Comma-separated metric names (default: the config's eval.metrics).
+        #[arg(long, value_delimiter = ',')]
+        metrics: Option<Vec<String>>,
+        /// Also write encoder means, true factors and labels to this .npz file.
+        #[arg(long, value_name = "FILE.npz")]
+        export_latents: Option<PathBuf>,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// Write a dataset to disk (PNGs in train/ and test/, plus labels.csv).
+    Data {
+        /// Dataset name, e.g. Pendulum (see `carve list`).
+        name: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Override a dataset field, e.g. --set size=64.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Latent traversal grid of a trained run: one row per latent.
+    Traverse {
+        run_dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Test image to start from.
+        #[arg(long, default_value_t = 0)]
+        index: usize,
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        /// Values sweep ±range.
+        #[arg(long, default_value_t = 3.0)]
+        range: f32,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+}
+
+fn main() {
+    carve::runtime::init_cpu();
+    carve_plugins::link();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::List => commands::list(),
+        Command::Train {
+            config,
+            set,
+            out,
+            resume,
+            device,
+        } => commands::train(config, &set, out, resume, &device),
+        Command::Eval {
+            run_dir,
+            split,
+            metrics,
+            export_latents,
+            device,
+        } => commands::eval(&run_dir, &split, metrics, export_latents, &device),
+        Command::Data { name, out, set } => commands::data(&name, &out, &set),
+        Command::Traverse {
+            run_dir,
+            out,
+            index,
+            steps,
+            range,
+            device,
+        } => commands::traverse(&run_dir, &out, index, steps, range, &device),
+    }
+}
