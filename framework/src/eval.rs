@@ -41,12 +41,20 @@ pub fn collect(session: &Session, split: Split, max_samples: usize) -> Result<Ev
     }
     inputs.factors = (!factors.is_empty()).then_some(factors);
     inputs.labels = (!labels.is_empty()).then_some(labels);
-    inputs.model_terms = sums.into_iter().map(|(k, v)| (k, v / rows.len() as f64)).collect();
+    inputs.model_terms = sums
+        .into_iter()
+        .map(|(k, v)| (k, v / rows.len() as f64))
+        .collect();
     Ok(inputs)
 }
 
 /// The named metrics on `split`.
-pub fn evaluate(session: &Session, names: &[String], split: Split, max_samples: usize) -> Result<BTreeMap<String, f64>> {
+pub fn evaluate(
+    session: &Session,
+    names: &[String],
+    split: Split,
+    max_samples: usize,
+) -> Result<BTreeMap<String, f64>> {
     for n in names {
         metrics::find(n)?;
     }

@@ -78,17 +78,26 @@ pub fn names(kind: ComponentKind) -> Vec<&'static str> {
         .collect()
 }
 
-/// Up to three registered names closest to `name` (Jaro-Winkler, case-insensitive), best first.
+/// Up to three registered names closest to `name`, best first: case-insensitive, scored by the better of
+/// Jaro-Winkler and normalised optimal-string-alignment distance (so `Mpl` finds `Mlp`).
 pub fn closest<'a>(name: &str, candidates: &[&'a str]) -> Vec<&'a str> {
     let lower = name.to_lowercase();
     let mut scored: Vec<(f64, &str)> = candidates
         .iter()
-        .map(|c| (strsim::jaro_winkler(&lower, &c.to_lowercase()), *c))
+        .map(|c| {
+            let c_lower = c.to_lowercase();
+            let osa = strsim::osa_distance(&lower, &c_lower) as f64;
+            let len = lower.chars().count().max(c_lower.chars().count()).max(1) as f64;
+            (
+                strsim::jaro_winkler(&lower, &c_lower).max(1.0 - osa / len),
+                *c,
+            )
+        })
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     scored
         .into_iter()
-        .filter(|(s, _)| *s > 0.6)
+        .filter(|(s, _)| *s >= 0.6)
         .take(3)
         .map(|(_, c)| c)
         .collect()

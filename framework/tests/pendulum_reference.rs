@@ -13,7 +13,7 @@
 //! in one image and on the other side of 1/2 in the other, so the soft IoU is the tighter check.
 //!
 //! Measured on the 100 references (tiny-skia 0.11.4, 4× supersampling): mean |Δ| mean 0.042/255, max 0.051/255;
-//! hard IoU min (mean): rod 0.976 (0.996), bob 0.940 (0.993), sun 0.991 (0.997), shadow 1.000 (1.000);
+//! hard IoU min (mean): rod 0.976 (0.996), bob 0.948 (0.992), sun 0.991 (0.997), shadow 1.000 (1.000);
 //! soft IoU min (mean): rod 0.987 (0.996), bob 0.981 (0.990), sun 0.994 (0.995), shadow 1.000 (1.000).
 //! The shadow is pixel-exact: it is snapped to whole pixels by both renderers.
 //!
@@ -38,7 +38,7 @@ const COLOURS: [(&str, [f64; 3]); 3] = [
 /// Measured max 0.051/255. One-pixel moves give (min over the 100 images): bob ≥ 0.44/255, sun ≥ 0.18/255, whole
 /// shadow ≥ 0.115/255; a single shadow end only ≥ 0.03/255, which the shadow IoU catches instead.
 const MAX_MEAN_ABS_DIFF: f64 = 0.15 / 255.0;
-/// Hard IoU floors per mask (rod, bob, sun, shadow); measured minima 0.976, 0.940, 0.991, 1.000.
+/// Hard IoU floors per mask (rod, bob, sun, shadow); measured minima 0.976, 0.948, 0.991, 1.000.
 const MIN_IOU: [f64; 4] = [0.90, 0.85, 0.93, 0.99];
 /// Soft IoU floors per mask; measured minima 0.987, 0.981, 0.994, 1.000. One-pixel moves give about 0.90 for the
 /// sun, 0.80–0.85 for the bob, 0.73–0.85 for the rod and 0.92–0.98 for one shadow end (hence the 0.99 floor; the
@@ -214,12 +214,11 @@ fn summary(all: &[Metrics]) -> String {
     };
     let (min, mean, max) = stats(all.iter().map(|m| m.mean_abs * 255.0).collect());
     let mut s = format!("mean |Δ| (/255): min {min:.3}, mean {mean:.3}, max {max:.3}");
-    for k in 0..4 {
+    for (k, mask) in MASKS.iter().enumerate() {
         let (hmin, hmean, _) = stats(all.iter().filter_map(|m| m.iou[k]).collect());
         let (smin, smean, _) = stats(all.iter().filter_map(|m| m.soft_iou[k]).collect());
         s += &format!(
-            "; {}: IoU min {hmin:.3} mean {hmean:.3}, soft min {smin:.4} mean {smean:.4}",
-            MASKS[k]
+            "; {mask}: IoU min {hmin:.3} mean {hmean:.3}, soft min {smin:.4} mean {smean:.4}"
         );
     }
     let failing = all.iter().filter(|m| check_one(m).is_err()).count();
@@ -270,8 +269,11 @@ fn generated_dataset_rows_match_the_official_images_and_labels() {
         let (i, j) = ij(&reference, n);
         let factors = ds.factors(&[row]).unwrap();
         assert_eq!((factors[0] as f64, factors[1] as f64), (i, j), "row {row}");
-        for k in 2..4 {
-            let r = reference.labels[4 * n + k];
+        for (k, &r) in reference.labels[4 * n..4 * n + 4]
+            .iter()
+            .enumerate()
+            .skip(2)
+        {
             assert!(
                 (factors[k] as f64 - r).abs() <= 1e-6 * r.abs(),
                 "row {row} factor {k}"
@@ -344,7 +346,8 @@ fn thresholds_reject_one_pixel_errors() {
     }
     // Wrong labels: one step of the light or pendulum index, or the previous image of the loop (a shifted row order).
     let grid = pendulum::pendulum_grid();
-    let relabel: [(&str, Box<dyn Fn(usize) -> (f64, f64)>); 3] = [
+    type Relabel<'a> = Box<dyn Fn(usize) -> (f64, f64) + 'a>;
+    let relabel: [(&str, Relabel); 3] = [
         (
             "j + 1",
             Box::new(|n| (ij(&reference, n).0, ij(&reference, n).1 + 1.0)),

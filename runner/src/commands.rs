@@ -13,7 +13,10 @@ pub fn list() -> Result<()> {
         println!("  {:<18} {}", m.name, m.summary);
     }
     for kind in ComponentKind::ALL {
-        let items: Vec<_> = registry::components().into_iter().filter(|c| c.kind == kind).collect();
+        let items: Vec<_> = registry::components()
+            .into_iter()
+            .filter(|c| c.kind == kind)
+            .collect();
         if items.is_empty() {
             continue;
         }
@@ -68,7 +71,9 @@ pub fn eval(
     }
     let inputs = carve::eval::collect(&session, split, session.exp.eval.max_samples)?;
     let scores = carve::metrics::compute(&names, &inputs)?;
-    let text = serde_json::to_string_pretty(&serde_json::json!({ "split": format!("{split:?}").to_lowercase(), "metrics": scores }))?;
+    let text = serde_json::to_string_pretty(
+        &serde_json::json!({ "split": format!("{split:?}").to_lowercase(), "metrics": scores }),
+    )?;
     carve::train::write_atomic(&run_dir.join("eval.json"), text.as_bytes())?;
     println!("{text}");
     if let Some(path) = export {
@@ -85,7 +90,11 @@ fn dataset_config(name: &str, set: &[String]) -> Result<Box<dyn DatasetConfig>> 
         let close = registry::closest(name, &names);
         bail!(
             "unknown dataset `{name}`{} (available: {})",
-            if close.is_empty() { String::new() } else { format!("; did you mean {}?", close.join(", ")) },
+            if close.is_empty() {
+                String::new()
+            } else {
+                format!("; did you mean {}?", close.join(", "))
+            },
             names.join(", ")
         );
     };
@@ -94,7 +103,8 @@ fn dataset_config(name: &str, set: &[String]) -> Result<Box<dyn DatasetConfig>> 
         apply_override(&mut value, s).or_else(|_| {
             // Fields left at their defaults are absent from `{}`: add them directly.
             let (k, v) = s.split_once('=').context("expected KEY=VALUE")?;
-            let parsed: serde_json::Value = v.parse().unwrap_or(serde_json::Value::String(v.into()));
+            let parsed: serde_json::Value =
+                v.parse().unwrap_or(serde_json::Value::String(v.into()));
             value[*canonical][k] = parsed;
             anyhow::Ok(())
         })?;
@@ -116,7 +126,14 @@ pub fn data(name: &str, out: &Path, set: &[String]) -> Result<()> {
     Ok(())
 }
 
-pub fn traverse(run_dir: &Path, out: &Path, index: usize, steps: usize, range: f32, device: &str) -> Result<()> {
+pub fn traverse(
+    run_dir: &Path,
+    out: &Path,
+    index: usize,
+    steps: usize,
+    range: f32,
+    device: &str,
+) -> Result<()> {
     let session = Session::open(run_dir, carve::runtime::device(device)?)?;
     session.traverse(out, index, steps.max(2), range)?;
     println!("traversal written to {}", out.display());

@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "carve", version, about = "Causal representation learning: train, evaluate and intervene")]
+#[command(
+    name = "carve",
+    version,
+    about = "Causal representation learning: train, evaluate and intervene"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

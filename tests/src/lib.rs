@@ -1,1 +1,63 @@
-//! End-to-end tests live in `tests/`; this crate only links the framework and every plugin.
+//! Shared helpers of the end-to-end tests (in `tests/tests/`). Linking this crate links every plugin.
+
+use carve::config::Experiment;
+use carve::train::{train, TrainOptions};
+use std::path::{Path, PathBuf};
+
+pub use carve_plugins::link;
+
+/// The repository's `configs/` folder.
+pub fn configs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs")
+}
+
+/// Every `.ron` file under `configs/`, sorted.
+pub fn all_configs() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).expect("configs dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "ron") {
+                out.push(p);
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(&configs_dir(), &mut v);
+    v.sort();
+    v
+}
+
+/// Overrides that make any pendulum config a few-second job: 32×32 images, tiny batches, few steps.
+pub fn small(steps: usize) -> Vec<String> {
+    vec![
+        "data.size=32".into(),
+        format!("train.steps={steps}"),
+        "train.batch_size=8".into(),
+        "train.log_every=1".into(),
+        format!("train.checkpoint_every={steps}"),
+        "eval.max_samples=64".into(),
+    ]
+}
+
+/// Trains `config` with `overrides` into `out` on the CPU.
+pub fn train_into(config: &Path, overrides: &[String], out: &Path) -> carve::Result<PathBuf> {
+    link();
+    let exp = Experiment::load(config, overrides)?;
+    train(
+        Some(exp),
+        TrainOptions {
+            out_dir: Some(out.to_path_buf()),
+            resume: None,
+            device: candle_core::Device::Cpu,
+            progress: false,
+        },
+    )
+}
+
+/// `summary.json` of a run.
+pub fn summary(run: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(run.join("summary.json")).expect("summary.json");
+    serde_json::from_str(&text).expect("summary json")
+}

@@ -16,7 +16,11 @@ impl CausalLayerConfig for Independent {
         Ok(Box::new(Independent {}))
     }
 }
-crate::register_component!(CausalLayer, "Independent", "identity z = ε (no causal structure)");
+crate::register_component!(
+    CausalLayer,
+    "Independent",
+    "identity z = ε (no causal structure)"
+);
 
 /// Replaces the columns named in `dos` with their values.
 pub fn set_columns(z: &Tensor, dos: &[Do]) -> Result<Tensor> {
@@ -42,7 +46,12 @@ pub fn set_columns(z: &Tensor, dos: &[Do]) -> Result<Tensor> {
 }
 
 impl CausalLayer for Independent {
-    fn forward(&self, eps: &Tensor, _b: &Batch, _x: &mut BTreeMap<String, Tensor>) -> Result<Tensor> {
+    fn forward(
+        &self,
+        eps: &Tensor,
+        _b: &Batch,
+        _x: &mut BTreeMap<String, Tensor>,
+    ) -> Result<Tensor> {
         Ok(eps.clone())
     }
     fn abduct(&self, z: &Tensor) -> Result<Tensor> {

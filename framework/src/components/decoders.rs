@@ -28,7 +28,13 @@ struct MlpDecoderModel {
 #[typetag::serde(name = "Mlp")]
 impl DecoderConfig for MlpDecoder {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Decoder>> {
-        let mlp = Mlp::new(&ctx.params, ctx.latent_dim, &self.hidden, ctx.spec.obs_len(), self.activation)?;
+        let mlp = Mlp::new(
+            &ctx.params,
+            ctx.latent_dim,
+            &self.hidden,
+            ctx.spec.obs_len(),
+            self.activation,
+        )?;
         Ok(Box::new(MlpDecoderModel {
             mlp,
             obs_shape: ctx.spec.obs_shape.clone(),
@@ -36,7 +42,11 @@ impl DecoderConfig for MlpDecoder {
         }))
     }
 }
-crate::register_component!(Decoder, "Mlp", "MLP z → flattened observation (Bernoulli or Gaussian)");
+crate::register_component!(
+    Decoder,
+    "Mlp",
+    "MLP z → flattened observation (Bernoulli or Gaussian)"
+);
 
 fn with_batch(b: usize, shape: &[usize]) -> Vec<usize> {
     let mut s = vec![b];
@@ -87,7 +97,8 @@ impl DecoderConfig for ConvDecoder {
         let shape = &ctx.spec.obs_shape;
         let n = self.channels.len();
         let f = 1usize << n;
-        if shape.len() != 3 || shape[1] % f != 0 || shape[2] % f != 0 || n == 0 {
+        if shape.len() != 3 || !shape[1].is_multiple_of(f) || !shape[2].is_multiple_of(f) || n == 0
+        {
             return Err(crate::Error::Shape {
                 context: "Conv decoder output".into(),
                 expected: format!("image [C, H, W] with H, W divisible by {f}"),
@@ -109,7 +120,11 @@ impl DecoderConfig for ConvDecoder {
         }))
     }
 }
-crate::register_component!(Decoder, "Conv", "FC + stride-2 transposed conv stack → image (Bernoulli or Gaussian)");
+crate::register_component!(
+    Decoder,
+    "Conv",
+    "FC + stride-2 transposed conv stack → image (Bernoulli or Gaussian)"
+);
 
 impl Decoder for ConvDecoderModel {
     fn decode(&self, z: &Tensor) -> Result<Tensor> {

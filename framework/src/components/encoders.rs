@@ -30,11 +30,21 @@ struct MlpEncoderModel {
 impl EncoderConfig for MlpEncoder {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Encoder>> {
         let d = ctx.latent_dim;
-        let mlp = Mlp::new(&ctx.params, ctx.spec.obs_len(), &self.hidden, 2 * d, self.activation)?;
+        let mlp = Mlp::new(
+            &ctx.params,
+            ctx.spec.obs_len(),
+            &self.hidden,
+            2 * d,
+            self.activation,
+        )?;
         Ok(Box::new(MlpEncoderModel { mlp, d }))
     }
 }
-crate::register_component!(Encoder, "Mlp", "MLP on the flattened observation → diagonal Gaussian");
+crate::register_component!(
+    Encoder,
+    "Mlp",
+    "MLP on the flattened observation → diagonal Gaussian"
+);
 
 impl Encoder for MlpEncoderModel {
     fn encode(&self, x: &Tensor) -> Result<DiagGaussian> {
@@ -95,7 +105,11 @@ impl EncoderConfig for ConvEncoder {
         }))
     }
 }
-crate::register_component!(Encoder, "Conv", "stride-2 conv stack (kernel 4) + FC → diagonal Gaussian");
+crate::register_component!(
+    Encoder,
+    "Conv",
+    "stride-2 conv stack (kernel 4) + FC → diagonal Gaussian"
+);
 
 impl Encoder for ConvEncoderModel {
     fn encode(&self, x: &Tensor) -> Result<DiagGaussian> {

@@ -83,12 +83,18 @@ pub trait Prior: Send {
     /// KL(q || p) per sample, shape `[B]` (analytic where possible).
     fn kl(&self, fwd: &ForwardOutputs, batch: &Batch) -> Result<Tensor>;
     /// `n` draws of the causal layer's input, shape `[n, latent_dim]`.
-    fn sample(&self, n: usize, latent_dim: usize, rng: &mut Rng, device: &Device) -> Result<Tensor>;
+    fn sample(&self, n: usize, latent_dim: usize, rng: &mut Rng, device: &Device)
+        -> Result<Tensor>;
 }
 
 pub trait CausalLayer: Send {
     /// ε `[B, d]` → z `[B, d]`; may record intermediates in `extras`.
-    fn forward(&self, eps: &Tensor, batch: &Batch, extras: &mut BTreeMap<String, Tensor>) -> Result<Tensor>;
+    fn forward(
+        &self,
+        eps: &Tensor,
+        batch: &Batch,
+        extras: &mut BTreeMap<String, Tensor>,
+    ) -> Result<Tensor>;
     /// Weighted adjacency over the causal nodes (`A[i][j] ≠ 0` means i → j), if the layer has a graph.
     fn graph(&self) -> Result<Option<Tensor>> {
         Ok(None)
@@ -114,7 +120,13 @@ pub struct Term {
 }
 
 pub trait Objective: Send {
-    fn terms(&self, fwd: &ForwardOutputs, parts: &Parts, batch: &Batch, step: usize) -> Result<Vec<Term>>;
+    fn terms(
+        &self,
+        fwd: &ForwardOutputs,
+        parts: &Parts,
+        batch: &Batch,
+        step: usize,
+    ) -> Result<Vec<Term>>;
 }
 
 #[typetag::serde]

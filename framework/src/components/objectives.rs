@@ -16,10 +16,20 @@ impl ObjectiveConfig for Reconstruction {
         Ok(Box::new(self.clone()))
     }
 }
-crate::register_component!(Objective, "Reconstruction", "recon: batch mean of −log p(x|z)");
+crate::register_component!(
+    Objective,
+    "Reconstruction",
+    "recon: batch mean of −log p(x|z)"
+);
 
 impl Objective for Reconstruction {
-    fn terms(&self, fwd: &ForwardOutputs, parts: &Parts, batch: &Batch, _step: usize) -> Result<Vec<Term>> {
+    fn terms(
+        &self,
+        fwd: &ForwardOutputs,
+        parts: &Parts,
+        batch: &Batch,
+        _step: usize,
+    ) -> Result<Vec<Term>> {
         let nll = parts.decoder.nll(&batch.x, &fwd.decoded)?;
         Ok(vec![Term {
             name: "recon".into(),
@@ -58,10 +68,20 @@ impl ObjectiveConfig for PriorKl {
         Ok(Box::new(self.clone()))
     }
 }
-crate::register_component!(Objective, "PriorKl", "kl: weight · KL(q || prior), optional linear warm-up");
+crate::register_component!(
+    Objective,
+    "PriorKl",
+    "kl: weight · KL(q || prior), optional linear warm-up"
+);
 
 impl Objective for PriorKl {
-    fn terms(&self, fwd: &ForwardOutputs, parts: &Parts, batch: &Batch, step: usize) -> Result<Vec<Term>> {
+    fn terms(
+        &self,
+        fwd: &ForwardOutputs,
+        parts: &Parts,
+        batch: &Batch,
+        step: usize,
+    ) -> Result<Vec<Term>> {
         let kl = batch_mean(&parts.prior.kl(fwd, batch)?)?;
         Ok(vec![Term {
             name: "kl".into(),

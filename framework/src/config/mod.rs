@@ -67,7 +67,11 @@ pub enum LrSchedule {
     #[default]
     Constant,
     /// × `factor` every `every` steps, never below `floor` × the base rate.
-    StepDecay { every: usize, factor: f64, floor: f64 },
+    StepDecay {
+        every: usize,
+        factor: f64,
+        floor: f64,
+    },
     /// Linear warm-up from 0 over `steps`.
     Warmup { steps: usize },
 }
@@ -76,9 +80,11 @@ impl LrSchedule {
     pub fn scale(&self, step: usize) -> f64 {
         match *self {
             LrSchedule::Constant => 1.0,
-            LrSchedule::StepDecay { every, factor, floor } => {
-                factor.powi((step / every.max(1)) as i32).max(floor)
-            }
+            LrSchedule::StepDecay {
+                every,
+                factor,
+                floor,
+            } => factor.powi((step / every.max(1)) as i32).max(floor),
             LrSchedule::Warmup { steps } => ((step + 1) as f64 / steps.max(1) as f64).min(1.0),
         }
     }
@@ -132,7 +138,8 @@ impl Experiment {
     /// The resolved config as RON, as saved in a run directory.
     pub fn to_ron(&self) -> Result<String> {
         let pretty = ron::ser::PrettyConfig::default().struct_names(false);
-        ron::ser::to_string_pretty(self, pretty).map_err(|e| Error::msg(format!("serialising config: {e}")))
+        ron::ser::to_string_pretty(self, pretty)
+            .map_err(|e| Error::msg(format!("serialising config: {e}")))
     }
 }
 
@@ -147,9 +154,38 @@ fn describe_ron_error(origin: &str, e: &ron::error::SpannedError) -> Error {
         ron::Error::NoSuchStructField {
             expected, found, ..
         } => unknown_name("field", found, expected),
-        other => other.to_string(),
+        // Errors raised through typetag arrive as text with the same wording: recover the names from it.
+        other => {
+            let text = other.to_string();
+            match parse_unknown(&text) {
+                Some((what, found, expected)) => {
+                    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+                    unknown_name(what, &found, &expected)
+                }
+                None => text,
+            }
+        }
     };
     Error::Config { location, message }
+}
+
+/// `Unexpected enum variant named `X`, expected either `A` or `B` instead` → ("name", X, [A, B]).
+fn parse_unknown(text: &str) -> Option<(&'static str, String, Vec<String>)> {
+    let (what, rest) = if let Some(r) = text.strip_prefix("Unexpected enum variant named `") {
+        ("name", r)
+    } else if let Some(r) = text.strip_prefix("Unexpected field named `") {
+        ("field", r)
+    } else {
+        return None;
+    };
+    let (found, rest) = rest.split_once('`')?;
+    let expected = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(String::from)
+        .collect();
+    Some((what, found.to_string(), expected))
 }
 
 fn unknown_name(what: &str, found: &str, expected: &[&str]) -> String {
@@ -163,5 +199,9 @@ fn unknown_name(what: &str, found: &str, expected: &[&str]) -> String {
 }
 
 fn quote_list(names: &[&str]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

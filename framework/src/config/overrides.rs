@@ -18,7 +18,8 @@ pub fn apply_override(root: &mut Value, assignment: &str) -> Result<()> {
     let mut node = root;
     for (i, key) in keys.iter().enumerate() {
         let last = i + 1 == keys.len();
-        node = step_into(node, key).map_err(|m| err(format!("at `{}`: {m}", keys[..=i].join("."))))?;
+        node =
+            step_into(node, key).map_err(|m| err(format!("at `{}`: {m}", keys[..=i].join("."))))?;
         if last {
             *node = value;
             return Ok(());
@@ -31,8 +32,12 @@ pub fn apply_override(root: &mut Value, assignment: &str) -> Result<()> {
 fn step_into<'a>(node: &'a mut Value, key: &str) -> std::result::Result<&'a mut Value, String> {
     if let Value::Array(items) = node {
         let n = items.len();
-        let idx: usize = key.parse().map_err(|_| format!("expected a list index, got `{key}`"))?;
-        return items.get_mut(idx).ok_or(format!("index {idx} out of range (length {n})"));
+        let idx: usize = key
+            .parse()
+            .map_err(|_| format!("expected a list index, got `{key}`"))?;
+        return items
+            .get_mut(idx)
+            .ok_or(format!("index {idx} out of range (length {n})"));
     }
     let Value::Object(map) = node else {
         return Err(format!("cannot descend into a value to set `{key}`"));
@@ -43,7 +48,11 @@ fn step_into<'a>(node: &'a mut Value, key: &str) -> std::result::Result<&'a mut 
     // A component map `{"Mlp": {...}}`: look inside its single entry.
     let through = map.len() == 1 && map.values().next().is_some_and(|v| v.is_object());
     if through {
-        let inner = map.values_mut().next().and_then(|v| v.as_object_mut()).expect("checked");
+        let inner = map
+            .values_mut()
+            .next()
+            .and_then(|v| v.as_object_mut())
+            .expect("checked");
         if inner.contains_key(key) {
             return Ok(inner.get_mut(key).expect("checked"));
         }
@@ -86,13 +95,18 @@ mod tests {
         apply_override(&mut v, "model.encoder.hidden=[512, 256]").unwrap();
         apply_override(&mut v, "model.encoder.activation=Elu").unwrap_err();
         assert_eq!(v["train"]["steps"], json!(200));
-        assert_eq!(v["model"]["Elbo"]["encoder"]["Mlp"]["hidden"], json!([512, 256]));
+        assert_eq!(
+            v["model"]["Elbo"]["encoder"]["Mlp"]["hidden"],
+            json!([512, 256])
+        );
     }
 
     #[test]
     fn unknown_field_suggests_the_closest() {
         let mut v = json!({"train": {"steps": 10, "seed": 1}});
-        let e = apply_override(&mut v, "train.stpes=3").unwrap_err().to_string();
+        let e = apply_override(&mut v, "train.stpes=3")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("did you mean `steps`"), "{e}");
     }
 }

@@ -123,7 +123,11 @@ impl Dataset for ArrayDataset {
         out.reserve(rows.len() * d);
         for &r in rows {
             match &self.obs {
-                Observations::U8(v) => out.extend(v[r * d..(r + 1) * d].iter().map(|&b| b as f32 * (1.0 / 255.0))),
+                Observations::U8(v) => out.extend(
+                    v[r * d..(r + 1) * d]
+                        .iter()
+                        .map(|&b| b as f32 * (1.0 / 255.0)),
+                ),
                 Observations::F32(v) => out.extend_from_slice(&v[r * d..(r + 1) * d]),
             }
         }
@@ -142,7 +146,9 @@ impl Dataset for ArrayDataset {
     fn render(&self, factors: &[f32]) -> Result<Vec<f32>> {
         match &self.renderer {
             Some(r) => r(factors),
-            None => Err(Error::Data("this dataset has no simulator to render from factors".into())),
+            None => Err(Error::Data(
+                "this dataset has no simulator to render from factors".into(),
+            )),
         }
     }
 

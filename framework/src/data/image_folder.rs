@@ -32,7 +32,11 @@ impl DatasetConfig for ImageFolder {
         Ok(Arc::new(load(&self.path, self.test_every)?))
     }
 }
-crate::register_component!(Dataset, "ImageFolder", "PNG folder with labels.csv or CausalVAE-style file names");
+crate::register_component!(
+    Dataset,
+    "ImageFolder",
+    "PNG folder with labels.csv or CausalVAE-style file names"
+);
 
 fn png_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -53,9 +57,16 @@ fn labels_from_name(name: &str) -> Option<Vec<f32>> {
     v.filter(|v| !v.is_empty())
 }
 
-fn read_labels_csv(path: &Path) -> Result<(Vec<String>, HashMap<String, Vec<f32>>)> {
-    let mut rdr = csv::Reader::from_path(path).map_err(|e| Error::Data(format!("{}: {e}", path.display())))?;
-    let header = rdr.headers().map_err(|e| Error::Data(format!("{}: {e}", path.display())))?.clone();
+/// Label names and the labels of each file.
+type LabelTable = (Vec<String>, HashMap<String, Vec<f32>>);
+
+fn read_labels_csv(path: &Path) -> Result<LabelTable> {
+    let mut rdr = csv::Reader::from_path(path)
+        .map_err(|e| Error::Data(format!("{}: {e}", path.display())))?;
+    let header = rdr
+        .headers()
+        .map_err(|e| Error::Data(format!("{}: {e}", path.display())))?
+        .clone();
     if header.len() < 3 || &header[0] != "file" || &header[1] != "split" {
         return Err(Error::Data(format!(
             "{}: expected columns `file,split,<labels...>`, got `{}`",
@@ -81,7 +92,10 @@ fn read_labels_csv(path: &Path) -> Result<(Vec<String>, HashMap<String, Vec<f32>
 /// Reads the folder into memory.
 pub fn load(dir: &Path, test_every: usize) -> Result<ArrayDataset> {
     if !dir.is_dir() {
-        return Err(Error::Data(format!("{}: no such image folder", dir.display())));
+        return Err(Error::Data(format!(
+            "{}: no such image folder",
+            dir.display()
+        )));
     }
     let (train, test) = (dir.join("train"), dir.join("test"));
     let mut files: Vec<(PathBuf, bool)> = Vec::new();
@@ -90,13 +104,25 @@ pub fn load(dir: &Path, test_every: usize) -> Result<ArrayDataset> {
         files.extend(png_files(&test)?.into_iter().map(|p| (p, true)));
     } else {
         let every = test_every.max(1);
-        files.extend(png_files(dir)?.into_iter().enumerate().map(|(i, p)| (p, i % every == every - 1)));
+        files.extend(
+            png_files(dir)?
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| (p, i % every == every - 1)),
+        );
     }
     if files.is_empty() {
-        return Err(Error::Data(format!("{}: no PNG files found", dir.display())));
+        return Err(Error::Data(format!(
+            "{}: no PNG files found",
+            dir.display()
+        )));
     }
     let csv = dir.join("labels.csv");
-    let labels_csv = if csv.exists() { Some(read_labels_csv(&csv)?) } else { None };
+    let labels_csv = if csv.exists() {
+        Some(read_labels_csv(&csv)?)
+    } else {
+        None
+    };
 
     let mut obs = Vec::new();
     let mut labels: Vec<f32> = Vec::new();
@@ -125,14 +151,22 @@ pub fn load(dir: &Path, test_every: usize) -> Result<ArrayDataset> {
         }
         // HWC bytes → CHW.
         let hw = s[1] * s[2];
-        obs.extend((0..c).flat_map(|ch| (0..hw).map(move |p| (ch, p))).map(|(ch, p)| bytes[p * c + ch]));
-        let file = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        obs.extend(
+            (0..c)
+                .flat_map(|ch| (0..hw).map(move |p| (ch, p)))
+                .map(|(ch, p)| bytes[p * c + ch]),
+        );
+        let file = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         let lab = match &labels_csv {
             Some((n, map)) => {
                 label_names.clone_from(n);
-                map.get(&file).cloned().ok_or_else(|| {
-                    Error::Data(format!("{}: no row for `{file}`", csv.display()))
-                })?
+                map.get(&file)
+                    .cloned()
+                    .ok_or_else(|| Error::Data(format!("{}: no row for `{file}`", csv.display())))?
             }
             None => labels_from_name(&file).unwrap_or_default(),
         };
@@ -160,7 +194,14 @@ pub fn load(dir: &Path, test_every: usize) -> Result<ArrayDataset> {
         graph: None,
     };
     let labels = has_labels.then_some(labels);
-    Ok(ArrayDataset::new(spec, Observations::U8(obs), labels.clone(), labels, test_rows)?.with_file_names(names))
+    Ok(ArrayDataset::new(
+        spec,
+        Observations::U8(obs),
+        labels.clone(),
+        labels,
+        test_rows,
+    )?
+    .with_file_names(names))
 }
 
 #[cfg(test)]
@@ -169,16 +210,25 @@ mod tests {
 
     #[test]
     fn parses_causalvae_file_names() {
-        assert_eq!(labels_from_name("a_-40_60_3_2.png"), Some(vec![-40.0, 60.0, 3.0, 2.0]));
+        assert_eq!(
+            labels_from_name("a_-40_60_3_2.png"),
+            Some(vec![-40.0, 60.0, 3.0, 2.0])
+        );
         assert_eq!(labels_from_name("cat.png"), None);
     }
 
     #[test]
     fn reads_a_split_folder_with_name_labels() {
         let dir = tempfile::tempdir().unwrap();
-        for (sub, name, v) in [("train", "a_1_2.png", 10u8), ("train", "a_3_4.png", 20), ("test", "a_5_6.png", 30)] {
+        for (sub, name, v) in [
+            ("train", "a_1_2.png", 10u8),
+            ("train", "a_3_4.png", 20),
+            ("test", "a_5_6.png", 30),
+        ] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-            image::RgbImage::from_pixel(4, 2, image::Rgb([v, 0, 255])).save(dir.path().join(sub).join(name)).unwrap();
+            image::RgbImage::from_pixel(4, 2, image::Rgb([v, 0, 255]))
+                .save(dir.path().join(sub).join(name))
+                .unwrap();
         }
         let d = load(dir.path(), 4).unwrap();
         assert_eq!(d.spec().obs_shape, vec![3, 2, 4]);

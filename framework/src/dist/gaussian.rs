@@ -101,7 +101,11 @@ mod tests {
             .map(|(m, lv)| 0.5 * (m * m + lv.exp() - lv - 1.0))
             .sum();
         let a = q.kl_std_normal().unwrap().to_vec1::<f32>().unwrap()[0];
-        let b = q.kl(&g(&[0.0, 0.0], &[0.0, 0.0])).unwrap().to_vec1::<f32>().unwrap()[0];
+        let b = q
+            .kl(&g(&[0.0, 0.0], &[0.0, 0.0]))
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()[0];
         assert!((a - expect).abs() < 1e-6 && (b - expect).abs() < 1e-6);
         assert!(q.kl(&q).unwrap().to_vec1::<f32>().unwrap()[0].abs() < 1e-6);
     }
@@ -110,7 +114,14 @@ mod tests {
     fn fusing_one_expert_is_identity() {
         let q = g(&[0.5, -1.0], &[0.2, -0.3]);
         let f = DiagGaussian::fuse(&[&q]).unwrap();
-        let d = (f.mean - &q.mean).unwrap().abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        let d = (f.mean - &q.mean)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(d < 1e-6);
     }
 }

@@ -50,7 +50,11 @@ mod tests {
         let d = &Device::Cpu;
         let l = Tensor::new(&[[2.0f32, -3.0, 0.0]], d).unwrap();
         let x = Tensor::new(&[[1.0f32, 0.25, 0.0]], d).unwrap();
-        let got = Likelihood::Bernoulli.nll(&x, &l).unwrap().to_vec1::<f32>().unwrap()[0];
+        let got = Likelihood::Bernoulli
+            .nll(&x, &l)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()[0];
         let sp = |v: f32| (1.0 + v.exp()).ln();
         let expect = (sp(2.0) - 2.0) + (sp(-3.0) - 0.25 * -3.0) + sp(0.0);
         assert!((got - expect).abs() < 1e-5, "{got} vs {expect}");

@@ -32,7 +32,10 @@ impl StepReport {
         let mut out = Vec::with_capacity(terms.len() + 1);
         let mut total = 0f32;
         for t in terms {
-            let v = t.value.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?;
+            let v = t
+                .value
+                .to_dtype(candle_core::DType::F32)?
+                .to_scalar::<f32>()?;
             if !v.is_finite() {
                 return Err(Error::NonFinite {
                     step,
@@ -51,9 +54,9 @@ impl StepReport {
 /// Sums loss terms into one scalar tensor.
 pub fn total_loss(terms: &[Term]) -> Result<Tensor> {
     let mut it = terms.iter();
-    let first = it
-        .next()
-        .ok_or_else(|| Error::msg("a method produced no loss terms: add objectives to the config"))?;
+    let first = it.next().ok_or_else(|| {
+        Error::msg("a method produced no loss terms: add objectives to the config")
+    })?;
     let mut total = first.value.clone();
     for t in it {
         total = (total + &t.value)?;

@@ -61,18 +61,34 @@ fn pearson(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// MCC between `factors` (`n × k`) and `codes` (`n × d`).
-pub fn mcc(factors: &[f32], k: usize, codes: &[f32], d: usize, corr: Correlation) -> Result<MccResult> {
-    if k == 0 || d == 0 || factors.len() / k != codes.len() / d || factors.len() % k != 0 {
+pub fn mcc(
+    factors: &[f32],
+    k: usize,
+    codes: &[f32],
+    d: usize,
+    corr: Correlation,
+) -> Result<MccResult> {
+    if k == 0 || d == 0 || factors.len() / k != codes.len() / d || !factors.len().is_multiple_of(k)
+    {
         return Err(Error::Shape {
             context: "mcc".into(),
             expected: format!("the same number of rows in factors (k = {k}) and codes (d = {d})"),
             got: format!("{} and {} values", factors.len(), codes.len()),
         });
     }
-    let prep = |v: Vec<f64>| if corr == Correlation::Spearman { ranks(&v) } else { v };
+    let prep = |v: Vec<f64>| {
+        if corr == Correlation::Spearman {
+            ranks(&v)
+        } else {
+            v
+        }
+    };
     let fs: Vec<Vec<f64>> = (0..k).map(|i| prep(column(factors, k, i))).collect();
     let cs: Vec<Vec<f64>> = (0..d).map(|j| prep(column(codes, d, j))).collect();
-    let c: Vec<Vec<f64>> = fs.iter().map(|f| cs.iter().map(|c| pearson(f, c).abs()).collect()).collect();
+    let c: Vec<Vec<f64>> = fs
+        .iter()
+        .map(|f| cs.iter().map(|c| pearson(f, c).abs()).collect())
+        .collect();
     // kuhn_munkres needs rows ≤ columns and integer weights: scale |corr| by 1e9.
     let scale = 1e9;
     let transpose = k > d;
@@ -123,7 +139,14 @@ mod tests {
         // codes = factors permuted (2, 0, 1), scaled and sign-flipped, plus one extra noise column
         let noise = rng.normal_vec(n);
         let codes: Vec<f32> = (0..n)
-            .flat_map(|r| [f[r * 3 + 2] * -2.0, noise[r], f[r * 3] * 0.5, f[r * 3 + 1] + 3.0])
+            .flat_map(|r| {
+                [
+                    f[r * 3 + 2] * -2.0,
+                    noise[r],
+                    f[r * 3] * 0.5,
+                    f[r * 3 + 1] + 3.0,
+                ]
+            })
             .collect();
         let m = mcc(&f, 3, &codes, 4, Correlation::Pearson).unwrap();
         assert!((m.mcc - 1.0).abs() < 1e-6, "{}", m.mcc);

@@ -27,17 +27,15 @@ pub struct EvalInputs {
 
 impl EvalInputs {
     pub fn n(&self) -> usize {
-        if self.d == 0 {
-            0
-        } else {
-            self.codes.len() / self.d
-        }
+        self.codes.len().checked_div(self.d).unwrap_or(0)
     }
 
     pub fn require_factors(&self, metric: &str) -> Result<&[f32]> {
-        self.factors
-            .as_deref()
-            .ok_or_else(|| Error::Data(format!("metric `{metric}` needs true factors; this data has none")))
+        self.factors.as_deref().ok_or_else(|| {
+            Error::Data(format!(
+                "metric `{metric}` needs true factors; this data has none"
+            ))
+        })
     }
 }
 
@@ -71,7 +69,11 @@ pub fn find(name: &str) -> Result<&'static MetricInfo> {
         suggestion: if close.is_empty() {
             format!(" (available: {})", names.join(", "))
         } else {
-            format!("; did you mean {}? (available: {})", close.join(", "), names.join(", "))
+            format!(
+                "; did you mean {}? (available: {})",
+                close.join(", "),
+                names.join(", ")
+            )
         },
     })
 }

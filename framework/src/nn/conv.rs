@@ -46,7 +46,12 @@ pub struct ConvDownStack {
 }
 
 impl ConvDownStack {
-    pub fn new(p: &Params, c_in: usize, channels: &[usize], activation: Activation) -> Result<Self> {
+    pub fn new(
+        p: &Params,
+        c_in: usize,
+        channels: &[usize],
+        activation: Activation,
+    ) -> Result<Self> {
         let mut prev = c_in;
         let mut layers = Vec::new();
         for (i, &c) in channels.iter().enumerate() {
@@ -59,10 +64,13 @@ impl ConvDownStack {
     /// The spatial size after the stack, or an error if `size` is not divisible by 2^n.
     pub fn output_size(&self, size: usize) -> Result<usize> {
         let f = 1 << self.layers.len();
-        if size % f != 0 || size < f {
+        if !size.is_multiple_of(f) || size < f {
             return Err(Error::Shape {
                 context: "conv encoder input".into(),
-                expected: format!("a side divisible by {f} ({} stride-2 layers)", self.layers.len()),
+                expected: format!(
+                    "a side divisible by {f} ({} stride-2 layers)",
+                    self.layers.len()
+                ),
                 got: format!("{size}"),
             });
         }
@@ -87,7 +95,12 @@ pub struct ConvUpStack {
 }
 
 impl ConvUpStack {
-    pub fn new(p: &Params, c_in: usize, channels: &[usize], activation: Activation) -> Result<Self> {
+    pub fn new(
+        p: &Params,
+        c_in: usize,
+        channels: &[usize],
+        activation: Activation,
+    ) -> Result<Self> {
         let mut prev = c_in;
         let mut layers = Vec::new();
         for (i, &c) in channels.iter().enumerate() {

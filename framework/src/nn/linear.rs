@@ -22,7 +22,13 @@ impl Linear {
         })
     }
 
-    pub fn with_init(p: &Params, d_in: usize, d_out: usize, w: Init, b: Option<Init>) -> Result<Self> {
+    pub fn with_init(
+        p: &Params,
+        d_in: usize,
+        d_out: usize,
+        w: Init,
+        b: Option<Init>,
+    ) -> Result<Self> {
         Ok(Self {
             weight: p.get(&[d_in, d_out], "weight", w)?,
             bias: b.map(|b| p.get(&[d_out], "bias", b)).transpose()?,

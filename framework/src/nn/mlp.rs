@@ -12,7 +12,13 @@ pub struct Mlp {
 
 impl Mlp {
     /// Layers named `fc0`, `fc1`, … under `p`.
-    pub fn new(p: &Params, d_in: usize, hidden: &[usize], d_out: usize, activation: Activation) -> Result<Self> {
+    pub fn new(
+        p: &Params,
+        d_in: usize,
+        hidden: &[usize],
+        d_out: usize,
+        activation: Activation,
+    ) -> Result<Self> {
         let mut dims = vec![d_in];
         dims.extend_from_slice(hidden);
         dims.push(d_out);

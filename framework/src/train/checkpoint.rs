@@ -27,7 +27,9 @@ fn model_tensors(method: &dyn Method) -> Result<HashMap<String, Tensor>> {
     for vm in method.varmaps() {
         for (name, var) in vm.data().lock().expect("varmap lock").iter() {
             if out.insert(name.clone(), var.as_tensor().clone()).is_some() {
-                return Err(Error::msg(format!("parameter `{name}` appears in two groups")));
+                return Err(Error::msg(format!(
+                    "parameter `{name}` appears in two groups"
+                )));
             }
         }
     }
@@ -69,7 +71,12 @@ pub fn find(run_dir: &Path) -> Option<PathBuf> {
 }
 
 /// Loads parameters (and the optimizer state, if `with_optimizer`) into `method`; returns the train state.
-pub fn load(run_dir: &Path, method: &mut dyn Method, device: &Device, with_optimizer: bool) -> Result<TrainState> {
+pub fn load(
+    run_dir: &Path,
+    method: &mut dyn Method,
+    device: &Device,
+    with_optimizer: bool,
+) -> Result<TrainState> {
     let dir = find(run_dir).ok_or_else(|| {
         Error::Data(format!(
             "{}: no checkpoint found (expected {}/{STATE})",
@@ -81,7 +88,10 @@ pub fn load(run_dir: &Path, method: &mut dyn Method, device: &Device, with_optim
     for vm in method.varmaps() {
         for (name, var) in vm.data().lock().expect("varmap lock").iter() {
             let t = saved.get(name).ok_or_else(|| {
-                Error::Data(format!("checkpoint {} lacks parameter `{name}`", dir.display()))
+                Error::Data(format!(
+                    "checkpoint {} lacks parameter `{name}`",
+                    dir.display()
+                ))
             })?;
             if t.dims() != var.dims() {
                 return Err(Error::Shape {
@@ -98,5 +108,6 @@ pub fn load(run_dir: &Path, method: &mut dyn Method, device: &Device, with_optim
         method.load_optimizer_state(&opt)?;
     }
     let text = std::fs::read_to_string(dir.join(STATE)).at(dir.join(STATE))?;
-    serde_json::from_str(&text).map_err(|e| Error::Data(format!("{}: {e}", dir.join(STATE).display())))
+    serde_json::from_str(&text)
+        .map_err(|e| Error::Data(format!("{}: {e}", dir.join(STATE).display())))
 }

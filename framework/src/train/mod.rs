@@ -73,7 +73,10 @@ pub fn train(exp: Option<Experiment>, opts: TrainOptions) -> Result<PathBuf> {
         }
         None => {
             let exp = exp.ok_or_else(|| Error::msg("train needs a config or --resume RUN_DIR"))?;
-            let dir = opts.out_dir.clone().unwrap_or_else(|| default_run_dir(&exp.name));
+            let dir = opts
+                .out_dir
+                .clone()
+                .unwrap_or_else(|| default_run_dir(&exp.name));
             std::fs::create_dir_all(dir.join("figures")).at(&dir)?;
             write_atomic(&dir.join(CONFIG_FILE), exp.to_ron()?.as_bytes())?;
             (Session::new(exp, opts.device.clone(), dir)?, None)
@@ -127,13 +130,21 @@ pub fn train(exp: Option<Experiment>, opts: TrainOptions) -> Result<PathBuf> {
             checkpoint::save(
                 &session.run_dir,
                 session.method.as_ref(),
-                &TrainState { step: done, rng: rng.clone() },
+                &TrainState {
+                    step: done,
+                    rng: rng.clone(),
+                },
             )?;
         }
     }
     bar.finish_and_clear();
     let wall = t_start.elapsed().as_secs_f64();
-    log::info!("trained {} steps in {:.1}s; last: {}", tc.steps - first_step, wall, format_terms(&last_report));
+    log::info!(
+        "trained {} steps in {:.1}s; last: {}",
+        tc.steps - first_step,
+        wall,
+        format_terms(&last_report)
+    );
 
     session.write_figures()?;
     let eval = session.exp.eval.clone();
@@ -146,7 +157,9 @@ pub fn train(exp: Option<Experiment>, opts: TrainOptions) -> Result<PathBuf> {
     });
     write_atomic(
         &session.run_dir.join(SUMMARY_FILE),
-        serde_json::to_string_pretty(&summary).expect("json").as_bytes(),
+        serde_json::to_string_pretty(&summary)
+            .expect("json")
+            .as_bytes(),
     )?;
     Ok(session.run_dir)
 }

@@ -5,7 +5,12 @@ use candle_core::Tensor;
 use std::path::Path;
 
 /// Lays `n` CHW images (row-major f32 in [0, 1]) in a grid with `ncols` columns and a 2-pixel white gap.
-pub fn grid(images: &[f32], n: usize, shape: &[usize], ncols: usize) -> Result<(Vec<f32>, Vec<usize>)> {
+pub fn grid(
+    images: &[f32],
+    n: usize,
+    shape: &[usize],
+    ncols: usize,
+) -> Result<(Vec<f32>, Vec<usize>)> {
     let [c, h, w] = <[usize; 3]>::try_from(shape).map_err(|_| Error::Shape {
         context: "image grid".into(),
         expected: "[C, H, W] images".into(),

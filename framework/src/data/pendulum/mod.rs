@@ -171,7 +171,7 @@ pub fn pendulum_grid() -> Vec<(i32, i32)> {
 /// Replays the generator's counter: starting at 0, an image goes to test when the counter is 4 (then the counter is
 /// reset to 0), and the counter is incremented after every image. So the 5th image and every 4th after it are test.
 pub fn is_test(gen_index: usize) -> bool {
-    gen_index > 0 && gen_index % 4 == 0
+    gen_index > 0 && gen_index.is_multiple_of(4)
 }
 
 /// Indices (in loop order) of the test images, by replaying the counter literally.
@@ -207,6 +207,7 @@ fn validate(size: u32, channels: usize) -> Result<()> {
 /// original PNGs; other sizes are native renders with line widths scaled by dpi.
 pub fn render_pendulum(i: f32, j: f32, size: u32, channels: usize) -> Vec<u8> {
     assert!(channels == 3 || channels == 4, "channels must be 3 or 4");
+    assert!(size >= 1, "size must be at least 1 pixel");
     let scene = PendulumScene::new(i as f64, j as f64);
     let rgba = render_scene_rgba(&scene, size);
     let mut out = vec![0u8; channels * (size * size) as usize];
@@ -218,7 +219,7 @@ pub fn render_pendulum(i: f32, j: f32, size: u32, channels: usize) -> Vec<u8> {
 /// to `n × channels·size²` floats in [0, 1].
 pub fn render_factors(factors: &[f32], size: u32, channels: usize) -> Result<Vec<f32>> {
     validate(size, channels)?;
-    if factors.len() % 4 != 0 {
+    if !factors.len().is_multiple_of(4) {
         return Err(Error::Shape {
             context: "Pendulum render factors".into(),
             expected: "n × 4 values (pendulum_angle, light_angle, shadow_length, shadow_position)"
@@ -333,6 +334,11 @@ impl DatasetConfig for Pendulum {
         Ok(Arc::new(generate(self.size, self.channels)?))
     }
 }
+crate::register_component!(
+    Dataset,
+    "Pendulum",
+    "CausalVAE pendulum simulator: 7,308 renders, 4 factors, angle & light → shadow"
+);
 
 #[cfg(test)]
 mod tests {

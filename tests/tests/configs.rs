@@ -1,0 +1,46 @@
+//! Every shipped config parses and trains a few steps on small data, producing a complete run directory.
+
+use carve_tests::{all_configs, small, summary, train_into};
+
+#[test]
+fn every_shipped_config_trains_a_few_steps() {
+    let configs = all_configs();
+    assert!(!configs.is_empty(), "no configs found");
+    for cfg in configs {
+        let dir = tempfile::tempdir().unwrap();
+        let run = train_into(&cfg, &small(3), dir.path())
+            .unwrap_or_else(|e| panic!("{}: {e}", cfg.display()));
+        for file in [
+            "config.ron",
+            "metrics.jsonl",
+            "summary.json",
+            "checkpoint/model.safetensors",
+            "checkpoint/optimizer.safetensors",
+            "checkpoint/state.json",
+            "figures/reconstructions.png",
+        ] {
+            assert!(run.join(file).exists(), "{}: {file} missing", cfg.display());
+        }
+        let s = summary(&run);
+        assert_eq!(s["steps"], 3, "{}", cfg.display());
+        assert!(s["samples_per_sec"].as_f64().unwrap() > 0.0);
+        let metrics = s["metrics"].as_object().unwrap();
+        assert!(!metrics.is_empty(), "{}: no metrics", cfg.display());
+        for (k, v) in metrics {
+            assert!(
+                v.as_f64().is_some_and(f64::is_finite),
+                "{}: metric {k} = {v}",
+                cfg.display()
+            );
+        }
+        let lines = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+        let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+        for key in ["step", "loss", "samples_per_sec"] {
+            assert!(
+                first.get(key).is_some(),
+                "{}: metrics.jsonl lacks {key}",
+                cfg.display()
+            );
+        }
+    }
+}
