@@ -70,7 +70,7 @@ impl MethodConfig for Elbo {
 crate::register_method!(
     "Elbo",
     "any ELBO model composed from encoder, causal layer, prior, decoder and objectives",
-    include_str!("elbo_default.ron")
+    include_str!("../../../configs/vae/pendulum_conv64.ron")
 );
 
 pub struct ElboMethod {
