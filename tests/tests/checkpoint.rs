@@ -5,7 +5,10 @@ use carve::train::{train, Session, TrainOptions};
 use carve_tests::{configs_dir, small, train_into};
 
 fn encode_test_rows(run: &std::path::Path) -> Vec<f32> {
-    let s = Session::open(run, candle_core::Device::Cpu).unwrap();
+    encode_with(&Session::open(run, candle_core::Device::Cpu).unwrap())
+}
+
+fn encode_with(s: &Session) -> Vec<f32> {
     let batch = s.sample_batch(Split::Test, 16).unwrap();
     s.method
         .encode(&batch.x)
@@ -27,15 +30,7 @@ fn save_then_load_gives_identical_outputs() {
     // and they are the trained values, not a fresh initialisation
     let fresh = {
         let exp = carve::config::Experiment::load(&cfg, &small(4)).unwrap();
-        let s = Session::new(exp, candle_core::Device::Cpu, dir.path().join("x")).unwrap();
-        let batch = s.sample_batch(Split::Test, 16).unwrap();
-        s.method
-            .encode(&batch.x)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap()
+        encode_with(&Session::new(exp, candle_core::Device::Cpu, dir.path().join("x")).unwrap())
     };
     assert_ne!(a, fresh);
 }

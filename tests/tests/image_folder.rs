@@ -15,8 +15,13 @@ fn written_pendulum_reads_back_identically() {
     // The loader lists train/ then test/, each sorted by name: match rows by file name.
     for &r in data.split(Split::Test).iter().take(50) {
         let name = data.file_name(r);
-        let b = (0..back.len()).find(|&k| back.file_name(k) == name).expect("file present");
-        assert!(back.split(Split::Test).contains(&b), "{name} should be a test image");
+        let b = (0..back.len())
+            .find(|&k| back.file_name(k) == name)
+            .expect("file present");
+        assert!(
+            back.split(Split::Test).contains(&b),
+            "{name} should be a test image"
+        );
         let (x, y) = (data.factors(&[r]).unwrap(), back.labels(&[b]).unwrap());
         for (u, v) in x.iter().zip(&y) {
             assert!((u - v).abs() < 1e-5, "{name}: {x:?} vs {y:?}");

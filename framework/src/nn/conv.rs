@@ -32,6 +32,21 @@ impl ConvLayer {
         })
     }
 
+    /// Layers `{name}0`, `{name}1`, … mapping `c_in` through `channels`.
+    fn chain(
+        p: &Params,
+        name: &str,
+        c_in: usize,
+        channels: &[usize],
+        transposed: bool,
+    ) -> Result<Vec<Self>> {
+        let ins = std::iter::once(c_in).chain(channels.iter().copied());
+        ins.zip(channels)
+            .enumerate()
+            .map(|(i, (a, &b))| ConvLayer::new(&p.pp(format!("{name}{i}")), a, b, transposed))
+            .collect()
+    }
+
     fn add_bias(&self, y: Tensor) -> Result<Tensor> {
         let c = self.bias.dims()[0];
         Ok(y.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)?)
@@ -52,13 +67,10 @@ impl ConvDownStack {
         channels: &[usize],
         activation: Activation,
     ) -> Result<Self> {
-        let mut prev = c_in;
-        let mut layers = Vec::new();
-        for (i, &c) in channels.iter().enumerate() {
-            layers.push(ConvLayer::new(&p.pp(format!("conv{i}")), prev, c, false)?);
-            prev = c;
-        }
-        Ok(Self { layers, activation })
+        Ok(Self {
+            layers: ConvLayer::chain(p, "conv", c_in, channels, false)?,
+            activation,
+        })
     }
 
     /// The spatial size after the stack, or an error if `size` is not divisible by 2^n.
@@ -101,13 +113,10 @@ impl ConvUpStack {
         channels: &[usize],
         activation: Activation,
     ) -> Result<Self> {
-        let mut prev = c_in;
-        let mut layers = Vec::new();
-        for (i, &c) in channels.iter().enumerate() {
-            layers.push(ConvLayer::new(&p.pp(format!("deconv{i}")), prev, c, true)?);
-            prev = c;
-        }
-        Ok(Self { layers, activation })
+        Ok(Self {
+            layers: ConvLayer::chain(p, "deconv", c_in, channels, true)?,
+            activation,
+        })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
