@@ -17,6 +17,7 @@ pub mod optim;
 pub mod registry;
 pub mod rng;
 pub mod runtime;
+pub mod scm;
 pub mod train;
 pub mod viz;
 

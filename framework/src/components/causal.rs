@@ -1,6 +1,7 @@
 use super::{BuildContext, CausalLayer, CausalLayerConfig, Do};
 use crate::data::Batch;
 use crate::error::{Error, Result};
+use crate::rng::Rng;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -49,8 +50,9 @@ impl CausalLayer for Independent {
     fn forward(
         &self,
         eps: &Tensor,
-        _b: &Batch,
-        _x: &mut BTreeMap<String, Tensor>,
+        _batch: &Batch,
+        _rng: Option<&mut Rng>,
+        _extras: &mut BTreeMap<String, Tensor>,
     ) -> Result<Tensor> {
         Ok(eps.clone())
     }

@@ -88,11 +88,13 @@ pub trait Prior: Send {
 }
 
 pub trait CausalLayer: Send {
-    /// ε `[B, d]` → z `[B, d]`; may record intermediates in `extras`.
+    /// ε `[B, d]` → z `[B, d]`; may record intermediates in `extras`. `rng` is `Some` in training (for
+    /// layers that sample) and `None` at evaluation, where the layer must be deterministic.
     fn forward(
         &self,
         eps: &Tensor,
         batch: &Batch,
+        rng: Option<&mut Rng>,
         extras: &mut BTreeMap<String, Tensor>,
     ) -> Result<Tensor>;
     /// Weighted adjacency over the causal nodes (`A[i][j] ≠ 0` means i → j), if the layer has a graph.

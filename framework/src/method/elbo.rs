@@ -25,6 +25,13 @@ pub struct Elbo {
     pub decoder: Box<dyn DecoderConfig>,
     #[serde(default = "default_objectives")]
     pub objectives: Vec<Box<dyn ObjectiveConfig>>,
+    /// Sample ε ~ q(ε|x) in training (true) or pass the posterior mean (false, as CausalVAE's code does).
+    #[serde(default = "yes")]
+    pub sample_posterior: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_causal() -> Box<dyn CausalLayerConfig> {
@@ -51,6 +58,7 @@ pub struct ElboParts<'a> {
     pub prior: &'a dyn PriorConfig,
     pub decoder: &'a dyn DecoderConfig,
     pub objectives: &'a [Box<dyn ObjectiveConfig>],
+    pub sample_posterior: bool,
 }
 
 #[typetag::serde(name = "Elbo")]
@@ -63,6 +71,7 @@ impl MethodConfig for Elbo {
             prior: self.prior.as_ref(),
             decoder: self.decoder.as_ref(),
             objectives: &self.objectives,
+            sample_posterior: self.sample_posterior,
         };
         Ok(Box::new(ElboMethod::new(&parts, ctx)?))
     }
@@ -80,6 +89,7 @@ pub struct ElboMethod {
     optimizer: AdamW,
     base_lr: f64,
     latent_dim: usize,
+    sample_posterior: bool,
 }
 
 impl ElboMethod {
@@ -111,18 +121,19 @@ impl ElboMethod {
             optimizer,
             base_lr: ctx.optimizer.lr,
             latent_dim: cfg.latent_dim,
+            sample_posterior: cfg.sample_posterior,
         })
     }
 
     /// Encoder → (sample or mean) → causal layer → decoder.
-    pub fn forward(&self, batch: &Batch, rng: Option<&mut Rng>) -> Result<ForwardOutputs> {
+    pub fn forward(&self, batch: &Batch, mut rng: Option<&mut Rng>) -> Result<ForwardOutputs> {
         let posterior = self.parts.encoder.encode(&batch.x)?;
-        let eps = match rng {
-            Some(rng) => posterior.rsample(rng)?,
-            None => posterior.mean.clone(),
+        let eps = match rng.as_deref_mut() {
+            Some(rng) if self.sample_posterior => posterior.rsample(rng)?,
+            _ => posterior.mean.clone(),
         };
         let mut extras = BTreeMap::new();
-        let z = self.parts.causal.forward(&eps, batch, &mut extras)?;
+        let z = self.parts.causal.forward(&eps, batch, rng, &mut extras)?;
         let decoded = self.parts.decoder.decode(&z)?;
         Ok(ForwardOutputs {
             posterior,
@@ -188,7 +199,9 @@ impl Method for ElboMethod {
             factors: None,
         };
         let mut extras = BTreeMap::new();
-        self.parts.causal.forward(&q.mean, &batch, &mut extras)
+        self.parts
+            .causal
+            .forward(&q.mean, &batch, None, &mut extras)
     }
 
     fn decode(&self, z: &Tensor) -> Result<Tensor> {

@@ -1,10 +1,18 @@
 //! Metrics, each registered by name with `inventory` so configs, `carve eval --metrics` and `carve metrics`
 //! can select them. A metric reads the evaluation inputs and returns one or more named numbers.
 
+pub mod discretize;
 mod mcc;
+mod mig;
 mod model_terms;
+mod modularity;
+mod sap;
 
+pub use discretize::{make_discretizer, Columns, DlibConfig};
 pub use mcc::{mcc, Correlation, MccResult};
+pub use mig::{mig, mig_on};
+pub use modularity::{modularity, modularity_of};
+pub use sap::{linear_svc_1d, sap_continuous, sap_discrete, LinearSvc1d};
 
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;

@@ -40,6 +40,7 @@ impl MethodConfig for BetaVae {
             prior: &StdNormal {},
             decoder: self.decoder.as_ref(),
             objectives: &objectives,
+            sample_posterior: true,
         };
         Ok(Box::new(ElboMethod::new(&parts, ctx)?))
     }
