@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Builds and exercises `carve --features cuda` on an offline GPU machine, from what
-# scripts/cuda-vendor.sh packed into .cuda-carry/. Run from the repo root:
+# scripts/cuda-vendor.sh packed into .cuda-carry/ (see there for the device-tool calls). From the
+# repo root:
 #
-#   bash scripts/cuda-device.sh [STEPS_GPU] [STEPS_CPU]
+#   [UNPACK_ONLY=1] [SKIP_TESTS=1] bash scripts/cuda-device.sh [STEPS_GPU] [STEPS_CPU]
 #
-# Steps (each logged under $OUT, default ./cuda-out):
-#   1. toolchain: the machine's cargo if any, else .cuda-carry/rust.tar.xz unpacked to /tmp/rust;
+# Steps (logged under $OUT, default ./cuda-out):
+#   0. every .cuda-carry/p*/*.tar.xz not yet unpacked is unpacked into /opt/carve-cuda (vendored
+#      crates, toolchain parts); UNPACK_ONLY=1 stops here;
+#   1. toolchain: the machine's cargo if any, else /opt/carve-cuda/rust;
 #   2. `cargo build --release --offline -p carve-runner --features cuda`, crates.io replaced by the
 #      vendored crates through a `--config` file written here (the default build is untouched);
 #   3. `carve train configs/betavae/pendulum.ron` on --device cuda (STEPS_GPU, default 300) and
-#      --device cpu (STEPS_CPU, default 50), summaries and reconstructions copied to $OUT;
+#      --device cpu (STEPS_CPU, default 50), summaries and the cuda reconstructions copied to $OUT;
 #   4. `cargo test --release -p carve --features cuda --lib` (SKIP_TESTS=1 skips it).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,21 +36,30 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv
 nvcc --version 2>&1 | tail -2
 nproc; gcc --version 2>&1 | head -1
 
+DEST=${CARVE_CUDA_DIR:-/opt/carve-cuda}
+mkdir -p "$DEST"
+for f in "$CARRY"/p*/*.tar.xz; do
+    [[ -f $f ]] || continue
+    mark=$DEST/.unpacked-$(basename "$f")-$(cksum <"$f" | cut -d' ' -f1)
+    [[ -f $mark ]] && continue
+    stamp "unpacking $f"
+    # A new vendor.tar.xz (Cargo.lock changed) replaces the old crates.
+    [[ $(basename "$f") == vendor.tar.xz ]] && rm -rf "$DEST/vendor" "$DEST"/.unpacked-vendor.tar.xz-*
+    tar -C "$DEST" -xJf "$f" && touch "$mark" || exit 1
+done
+ls -a "$DEST"
+[[ ${UNPACK_ONLY:-0} == 1 ]] && { stamp "unpack only: done"; exit 0; }
+
 if ! command -v cargo >/dev/null; then
-    [[ -f $CARRY/rust.tar.xz ]] || { echo "no cargo here and no $CARRY/rust.tar.xz"; exit 1; }
-    stamp "unpacking toolchain"
-    tar -C /tmp -xJf "$CARRY/rust.tar.xz" || exit 1  # -> /tmp/rust
-    export PATH=/tmp/rust/bin:$PATH
+    export PATH=$DEST/rust/bin:$PATH
 fi
-cargo --version; rustc --version
-stamp "unpacking vendor"
-rm -rf /tmp/cuda-vendor && mkdir -p /tmp/cuda-vendor
-tar -C /tmp/cuda-vendor -xJf "$CARRY/vendor.tar.xz" || exit 1
+cargo --version && rustc --version || { echo "no usable toolchain (unpacked: $(ls -a $DEST))"; exit 1; }
+[[ -d $DEST/vendor ]] || { echo "no vendored crates in $DEST/vendor"; exit 1; }
 cat >/tmp/cuda-vendor.toml <<EOF
 [source.crates-io]
 replace-with = "vendored-sources"
 [source.vendored-sources]
-directory = "/tmp/cuda-vendor/vendor"
+directory = "$DEST/vendor"
 EOF
 
 export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .)}

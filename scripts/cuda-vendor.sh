@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
 # Packs what an offline build of `carve --features cuda` needs into .cuda-carry/ (git-ignored), for a
-# GPU machine that has nvcc but no network (and possibly no Rust):
+# GPU machine that has nvcc but no network and no Rust (the device tool's H100/H200 machines):
 #
-#   .cuda-carry/vendor.tar.xz   every crate of Cargo.lock (`cargo vendor`), with the crates that no
-#                               x86_64-unknown-linux-gnu build uses (windows*, winapi*, wasm*, ...)
-#                               reduced to stubs (manifest kept, sources emptied) to save space;
-#   .cuda-carry/rust.tar.xz     (with --toolchain) a minimal copy of the active toolchain: rustc,
-#                               cargo, the x86_64-linux std, rust-lld; ~90 MB -> see below.
+#   .cuda-carry/p1/vendor.tar.xz  every crate of Cargo.lock (`cargo vendor`), with the crates that no
+#                                 x86_64-unknown-linux-gnu build uses (windows*, winapi*, wasm*, ...)
+#                                 reduced to stubs (manifest kept, sources emptied): 14 MB;
+#   with --toolchain, a minimal copy of the active toolchain (rustc, cargo, the x86_64-linux std,
+#   rust-lld; 118 MB of xz) in parts that fit the device tool's 64 MiB-per-call limit:
+#   .cuda-carry/p1/rust-1.tar.xz  libLLVM (40 MB)
+#   .cuda-carry/p2/rust-2.tar.xz  librustc_driver (37 MB)
+#   .cuda-carry/p2/rust-3.tar.xz  bin/{rustc,cargo}, rust-lld (13 MB)
+#   .cuda-carry/p3/rust-4.tar.xz  the std rlibs (28 MB)
 #
 # Nothing here changes the default build: the crates-io -> vendor replacement is a config file that
-# scripts/cuda-device.sh writes on the GPU machine and passes with `--config` (never .cargo/config.toml).
+# scripts/cuda-device.sh writes on the GPU machine and passes with `--config` (no .cargo/config.toml).
 #
-# Usage (from the repo root, where crates.io is reachable):
+# Usage (repo root, where crates.io is reachable; --toolchain takes ~10 min of xz on 2 cores):
 #   scripts/cuda-vendor.sh [--toolchain]
-# then on the GPU machine (the `run` tool: carry [".cuda-carry"]):
-#   bash scripts/cuda-device.sh
+# then, with the device tool, one call per part while the machine stays warm (30 s):
+#   run(carry=[".cuda-carry/p1"], command="UNPACK_ONLY=1 bash scripts/cuda-device.sh")
+#   run(carry=[".cuda-carry/p2"], command="UNPACK_ONLY=1 bash scripts/cuda-device.sh")
+#   run(carry=[".cuda-carry/p3"], command="bash scripts/cuda-device.sh")   # build, train, test
+# (each call unpacks what it carries into /opt/carve-cuda, which lasts as long as the machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -23,7 +30,7 @@ TOOLCHAIN=0
 [[ "${1:-}" == "--toolchain" ]] && TOOLCHAIN=1
 TARGET=x86_64-unknown-linux-gnu
 
-mkdir -p "$OUT"
+mkdir -p "$OUT/p1" "$OUT/p2" "$OUT/p3"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
@@ -73,20 +80,29 @@ print(f"  saved {saved / 2**20:.1f} MiB")
 EOF
 du -sh "$TMP/vendor"
 echo "== vendor.tar.xz"
-tar -C "$TMP" -cf - vendor | xz -6 -T0 >"$OUT/vendor.tar.xz"
+tar -C "$TMP" -cf - vendor | xz -6 -T0 >"$OUT/p1/vendor.tar.xz"
 
 if [[ $TOOLCHAIN == 1 ]]; then
-    echo "== rust.tar.xz (minimal $(rustc --version))"
+    echo "== toolchain parts (minimal $(rustc --version))"
     SYS=$(rustc --print sysroot)
     R=$TMP/rust
     mkdir -p "$R/bin" "$R/lib/rustlib/$TARGET/bin"
     cp -a "$SYS/bin/rustc" "$SYS/bin/cargo" "$R/bin/"
     cp -a "$SYS"/lib/lib*.so* "$R/lib/"
     cp -a "$SYS/lib/rustlib/$TARGET/lib" "$R/lib/rustlib/$TARGET/"
+    cp -a "$SYS/lib/rustlib/etc" "$R/lib/rustlib/" 2>/dev/null || true
     cp -a "$SYS/lib/rustlib/$TARGET/bin/rust-lld" "$SYS/lib/rustlib/$TARGET/bin/gcc-ld" "$R/lib/rustlib/$TARGET/bin/"
-    rm -f "$R/lib/rustlib/$TARGET/lib"/librustc-*_rt.*.a # sanitizer runtimes
+    # Not needed to build: sanitizer runtimes, the std dylib (only for -C prefer-dynamic).
+    rm -f "$R/lib/rustlib/$TARGET/lib"/librustc-*_rt.*.a "$R/lib/rustlib/$TARGET/lib"/libstd-*.so
     # Don't strip libLLVM / librustc_driver: they are BOLT-optimised and `strip` breaks them.
     du -sh "$R"
-    tar -C "$TMP" -cf - rust | xz -9 -T0 >"$OUT/rust.tar.xz"
+    pack() { # OUTFILE PATHS... (relative to $TMP)
+        local out=$1; shift
+        tar -C "$TMP" -cf - "$@" | xz -9 --x86 --lzma2=preset=9 -T0 >"$out"
+    }
+    (cd "$TMP" && pack "$OUT/p1/rust-1.tar.xz" rust/lib/libLLVM*)
+    (cd "$TMP" && pack "$OUT/p2/rust-2.tar.xz" rust/lib/librustc_driver-*.so)
+    (cd "$TMP" && pack "$OUT/p2/rust-3.tar.xz" rust/bin "rust/lib/rustlib/$TARGET/bin" $(ls -d rust/lib/rustlib/etc 2>/dev/null))
+    (cd "$TMP" && pack "$OUT/p3/rust-4.tar.xz" "rust/lib/rustlib/$TARGET/lib")
 fi
-du -sh "$OUT"/*
+du -sh "$OUT"/*/* "$OUT"/p*

@@ -85,28 +85,16 @@ fn explore() {
         let c = load(name);
         let data = Columns::from_rows(&c.codes, c.d, &c.factors, c.k).unwrap();
         let cfg = reference_cfg();
-        let (train, _) = data.split(&cfg);
+        let t = std::time::Instant::now();
+        let r = metrics::dci(&data, &cfg);
         println!(
-            "{name}: mig train {:.12} all {:.12} ref {}",
-            metrics::mig(&data, &cfg),
-            metrics::mig_on(&data, 20),
-            c.expected["MIG"]
-        );
-        println!(
-            "   modularity {:.12} all {:.12} ref {}",
-            metrics::modularity(&data, &cfg), metrics::modularity(&data, &DlibConfig { train_frac: 1.0, ..cfg.clone() }),
-            c.expected["Modularity"]
-        );
-        println!(
-            "   sapc {:.12} ref {}",
-            metrics::sap_continuous(&data, &cfg),
-            c.expected["SAP_continuous"]
-        );
-        let _ = train;
-        println!(
-            "   sapd {:.12} ref {}",
-            metrics::sap_discrete(&data, &cfg),
-            c.expected["SAP"]
+            "{name}: dci {:?} {:?} {:?} {:?} ({:?}) ref {}",
+            r.disentanglement,
+            r.completeness,
+            r.informativeness_train,
+            r.informativeness_test,
+            t.elapsed(),
+            c.expected["DCI"]
         );
     }
 }

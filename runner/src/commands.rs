@@ -8,7 +8,7 @@ use carve::train::{Session, TrainOptions};
 use std::path::{Path, PathBuf};
 
 pub fn list() -> Result<()> {
-    println!("methods (the `model` of a config):");
+    println!("methods:");
     for m in registry::methods() {
         println!("  {:<18} {}", m.name, m.summary);
     }

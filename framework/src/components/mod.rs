@@ -16,7 +16,7 @@ mod priors;
 pub use causal::Independent;
 pub use decoders::{ConvDecoder, MlpDecoder};
 pub use encoders::{ConvEncoder, MlpEncoder};
-pub use objectives::{PriorKl, Reconstruction};
+pub use objectives::{DagPenalty, PriorKl, Reconstruction};
 pub use priors::StdNormal;
 
 use crate::data::{Batch, DataSpec};

@@ -89,3 +89,53 @@ impl Objective for PriorKl {
         }])
     }
 }
+
+/// `dag` = `linear`·h(A) + `quadratic`·h(A)² on the causal layer's graph, h(A) = tr((I + A∘A/n)ⁿ) − n: the
+/// fixed-multiplier augmented Lagrangian of CausalVAE's code (3h + 0.5h²). Zero for layers without a graph.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DagPenalty {
+    #[serde(default = "three")]
+    pub linear: f64,
+    #[serde(default = "half")]
+    pub quadratic: f64,
+}
+
+fn three() -> f64 {
+    3.0
+}
+fn half() -> f64 {
+    0.5
+}
+
+#[typetag::serde(name = "DagPenalty")]
+impl ObjectiveConfig for DagPenalty {
+    fn build(&self, _ctx: &BuildContext) -> Result<Box<dyn Objective>> {
+        Ok(Box::new(self.clone()))
+    }
+}
+crate::register_component!(
+    Objective,
+    "DagPenalty",
+    "dag: c1·h(A) + c2·h(A)², h = tr((I + A∘A/n)^n) − n (acyclicity)"
+);
+
+impl Objective for DagPenalty {
+    fn terms(
+        &self,
+        _fwd: &ForwardOutputs,
+        parts: &Parts,
+        _batch: &Batch,
+        _step: usize,
+    ) -> Result<Vec<Term>> {
+        let Some(a) = parts.causal.graph()? else {
+            return Ok(vec![]);
+        };
+        let h = crate::scm::acyclicity(&a)?;
+        let value = ((&h * self.linear)? + (h.sqr()? * self.quadratic)?)?;
+        Ok(vec![Term {
+            name: "dag".into(),
+            value,
+        }])
+    }
+}

@@ -208,8 +208,9 @@ impl Method for ElboMethod {
         self.parts.decoder.mean(&self.parts.decoder.decode(z)?)
     }
 
+    /// Abduction is the encoder's posterior mean of ε; the causal layer recomputes z under do(...).
     fn intervene(&self, x: &Tensor, dos: &[Do]) -> Result<Tensor> {
-        let eps = self.parts.causal.abduct(&self.encode(x)?)?;
+        let eps = self.parts.encoder.encode(x)?.mean;
         self.decode(&self.parts.causal.intervene(&eps, dos)?)
     }
 

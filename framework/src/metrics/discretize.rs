@@ -110,6 +110,46 @@ impl Columns {
     }
 }
 
+/// A split with factor labels: factors are labelled ([`discretize_factor`]) over *all* rows before the split,
+/// as the reference computation does, so train and test share one labelling.
+#[derive(Clone, Debug)]
+pub struct LabelledSplit {
+    pub train_codes: Vec<Vec<f64>>,
+    pub train_labels: Vec<Vec<usize>>,
+    pub test_codes: Vec<Vec<f64>>,
+    pub test_labels: Vec<Vec<usize>>,
+}
+
+impl LabelledSplit {
+    pub fn new(data: &Columns, cfg: &DlibConfig) -> Self {
+        let labelled = Columns {
+            codes: data.codes.clone(),
+            factors: data
+                .factors
+                .iter()
+                .map(|f| {
+                    discretize_factor(f, cfg.bins)
+                        .into_iter()
+                        .map(|v| v as f64)
+                        .collect()
+                })
+                .collect(),
+        };
+        let (train, test) = labelled.split(cfg);
+        let to_labels = |cols: Vec<Vec<f64>>| -> Vec<Vec<usize>> {
+            cols.into_iter()
+                .map(|c| c.into_iter().map(|v| v as usize).collect())
+                .collect()
+        };
+        Self {
+            train_codes: train.codes,
+            train_labels: to_labels(train.factors),
+            test_codes: test.codes,
+            test_labels: to_labels(test.factors),
+        }
+    }
+}
+
 /// `ceil(train_frac · n)` clamped to `1..=n` (5,000 → 4,000; 7,308 → 5,847).
 pub fn n_train(n: usize, train_frac: f64) -> usize {
     ((n as f64 * train_frac - 1e-9).ceil().max(1.0) as usize).min(n)

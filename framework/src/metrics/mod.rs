@@ -1,16 +1,20 @@
 //! Metrics, each registered by name with `inventory` so configs, `carve eval --metrics` and `carve metrics`
 //! can select them. A metric reads the evaluation inputs and returns one or more named numbers.
 
+mod dci;
 pub mod discretize;
+mod gbt;
 mod mcc;
 mod mig;
 mod model_terms;
 mod modularity;
 mod sap;
 
-pub use discretize::{make_discretizer, Columns, DlibConfig};
+pub use dci::{completeness, dci, disentanglement, DciResult};
+pub use discretize::{make_discretizer, Columns, DlibConfig, LabelledSplit};
+pub use gbt::GradientBoosting;
 pub use mcc::{mcc, Correlation, MccResult};
-pub use mig::{mig, mig_on};
+pub use mig::mig;
 pub use modularity::{modularity, modularity_of};
 pub use sap::{linear_svc_1d, sap_continuous, sap_discrete, LinearSvc1d};
 

@@ -1,11 +1,12 @@
 //! Modularity (Ridgeway & Mozer, NeurIPS 2018, "Learning deep disentangled embeddings with the F-statistic loss"),
 //! computed as disentanglement_lib's `modularity_explicitness.py`: on the training split, `m[i][j] = I(code i;
-//! factor j)` of the histogram-discretised codes ([`super::discretize`]); per code
+//! factor j)` of the histogram-discretised training codes and the factor labels ([`super::discretize`]; factors are
+//! labelled over all rows, then split); per code
 //! `δ_i = (Σ_j m_ij² − max_j m_ij²) / (max_j m_ij² · (k − 1))`, score `1 − δ_i` (0 for a code with no information),
 //! averaged over codes. (Explicitness, the logistic-regression half of that file, is not computed here.)
 
 use super::discretize::{
-    discrete_mutual_info, discretize_factor, make_discretizer, Columns, DlibConfig,
+    discrete_mutual_info, make_discretizer, Columns, DlibConfig, LabelledSplit,
 };
 use super::EvalInputs;
 use crate::error::Result;
@@ -13,14 +14,9 @@ use std::collections::BTreeMap;
 
 /// Modularity of `data` (training split of `cfg`).
 pub fn modularity(data: &Columns, cfg: &DlibConfig) -> f64 {
-    let (train, _) = data.split(cfg);
-    let codes = make_discretizer(&train.codes, cfg.bins);
-    let factors: Vec<Vec<usize>> = train
-        .factors
-        .iter()
-        .map(|f| discretize_factor(f, cfg.bins))
-        .collect();
-    modularity_of(&discrete_mutual_info(&codes, &factors))
+    let split = LabelledSplit::new(data, cfg);
+    let codes = make_discretizer(&split.train_codes, cfg.bins);
+    modularity_of(&discrete_mutual_info(&codes, &split.train_labels))
 }
 
 /// Modularity of a `codes × factors` mutual-information matrix.

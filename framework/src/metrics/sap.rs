@@ -12,7 +12,7 @@
 //!   exactly (Newton's method on the piecewise-quadratic primal), where liblinear stops at tolerance 1e-4, so test
 //!   accuracies can differ by a few test points.
 
-use super::discretize::{discretize_factor, Columns, DlibConfig};
+use super::discretize::{Columns, DlibConfig, LabelledSplit};
 use super::EvalInputs;
 use crate::error::Result;
 use std::collections::BTreeMap;
@@ -64,37 +64,21 @@ pub fn sap_continuous(data: &Columns, cfg: &DlibConfig) -> f64 {
 
 /// SAP with discrete factors (score = test accuracy of a linear SVM on one code).
 pub fn sap_discrete(data: &Columns, cfg: &DlibConfig) -> f64 {
-    let (train, test) = data.split(cfg);
-    // label the factors over all rows, so that train and test share labels
-    let labels: Vec<Vec<usize>> = data
-        .factors
+    let split = LabelledSplit::new(data, cfg);
+    let s: Vec<Vec<f64>> = split
+        .train_codes
         .iter()
-        .map(|f| discretize_factor(f, cfg.bins))
-        .collect();
-    let all = Columns {
-        codes: data.codes.clone(),
-        factors: labels
-            .iter()
-            .map(|l| l.iter().map(|&v| v as f64).collect())
-            .collect(),
-    };
-    let (ltrain, ltest) = all.split(cfg);
-    let to_labels = |c: &Vec<f64>| c.iter().map(|&v| v as usize).collect::<Vec<usize>>();
-    let s: Vec<Vec<f64>> = train
-        .codes
-        .iter()
-        .zip(&test.codes)
+        .zip(&split.test_codes)
         .map(|(ctr, cte)| {
-            ltrain
-                .factors
+            split
+                .train_labels
                 .iter()
-                .zip(&ltest.factors)
+                .zip(&split.test_labels)
                 .map(|(ytr, yte)| {
-                    let model = linear_svc_1d(ctr, &to_labels(ytr), 0.01);
-                    let yte = to_labels(yte);
+                    let model = linear_svc_1d(ctr, ytr, 0.01);
                     let hits = cte
                         .iter()
-                        .zip(&yte)
+                        .zip(yte)
                         .filter(|(x, y)| model.predict(**x) == **y)
                         .count();
                     hits as f64 / yte.len() as f64

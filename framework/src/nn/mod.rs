@@ -4,10 +4,12 @@ mod activation;
 mod conv;
 mod linear;
 mod mlp;
+mod parallel_mlp;
 mod params;
 
 pub use activation::Activation;
 pub use conv::{ConvDownStack, ConvUpStack};
 pub use linear::Linear;
 pub use mlp::Mlp;
+pub use parallel_mlp::ParallelMlp;
 pub use params::{Init, Params};

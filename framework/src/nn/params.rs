@@ -77,6 +77,35 @@ impl Params {
 
     /// Creates the parameter `name` with `shape`, or returns it if it exists with that shape.
     pub fn get(&self, shape: &[usize], name: &str, init: Init) -> Result<Tensor> {
+        self.get_or_create(shape, name, |n| {
+            let mut rng = self.store.rng.lock().expect("rng lock");
+            match init {
+                Init::Const(c) => vec![c; n],
+                Init::Normal { std } => rng.normal_vec(n).into_iter().map(|v| v * std).collect(),
+                Init::Uniform { bound } => rng.uniform_vec(n, -bound, bound),
+            }
+        })
+    }
+
+    /// Like [`Params::get`], starting from explicit row-major `values`.
+    pub fn get_with_values(&self, shape: &[usize], name: &str, values: Vec<f32>) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        if values.len() != n {
+            return Err(Error::Shape {
+                context: format!("initial values of `{}`", self.path(name)),
+                expected: format!("{n} values for {shape:?}"),
+                got: values.len().to_string(),
+            });
+        }
+        self.get_or_create(shape, name, |_| values)
+    }
+
+    fn get_or_create(
+        &self,
+        shape: &[usize],
+        name: &str,
+        values: impl FnOnce(usize) -> Vec<f32>,
+    ) -> Result<Tensor> {
         let path = self.path(name);
         let mut vars = self.store.varmap.data().lock().expect("varmap lock");
         if let Some(v) = vars.get(&path) {
@@ -89,16 +118,7 @@ impl Params {
             }
             return Ok(v.as_tensor().clone());
         }
-        let n: usize = shape.iter().product();
-        let values = {
-            let mut rng = self.store.rng.lock().expect("rng lock");
-            match init {
-                Init::Const(c) => vec![c; n],
-                Init::Normal { std } => rng.normal_vec(n).into_iter().map(|v| v * std).collect(),
-                Init::Uniform { bound } => rng.uniform_vec(n, -bound, bound),
-            }
-        };
-        let var = Var::from_vec(values, shape, &self.store.device)?;
+        let var = Var::from_vec(values(shape.iter().product()), shape, &self.store.device)?;
         let t = var.as_tensor().clone();
         vars.insert(path, var);
         Ok(t)

@@ -2,6 +2,7 @@
 //! Add a line here (and a dependency) for each new plugin.
 
 extern crate carve_betavae;
+extern crate carve_causalvae;
 
 /// Call once (e.g. at the start of `main` or a test) to make sure the linker keeps every plugin.
 pub fn link() {}

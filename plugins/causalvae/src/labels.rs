@@ -1,0 +1,54 @@
+//! The label normalisation of the conditional prior: ũ_i = (u_i − centre_i) / half_range_i, broadcast to
+//! the k dims of concept i (code: `condition_prior`, pendulum scale [[0,44],[100,40],[6.5,3.5],[10,5]]).
+
+use candle_core::Tensor;
+use carve::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// `(centre, half_range)` per concept; empty = no labels (the unsupervised ablation: ũ = 0).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LabelScale(pub Vec<(f64, f64)>);
+
+impl LabelScale {
+    pub fn is_unsupervised(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Prior means `[B, n, k]`: normalised labels per concept, or zeros without labels.
+    pub fn prior_means(
+        &self,
+        labels: Option<&Tensor>,
+        b: usize,
+        n: usize,
+        k: usize,
+        dev: &candle_core::Device,
+    ) -> Result<Tensor> {
+        if self.is_unsupervised() {
+            return Ok(Tensor::zeros((b, n, k), candle_core::DType::F32, dev)?);
+        }
+        let labels = labels.ok_or_else(|| {
+            Error::Data("the label-conditioned prior needs labels; this dataset has none (use label_scale: [])".into())
+        })?;
+        let (lb, ln) = labels.dims2()?;
+        if ln != n || self.0.len() != n {
+            return Err(Error::Shape {
+                context: "CausalVAE label scale".into(),
+                expected: format!("{n} concepts = label columns = label_scale entries"),
+                got: format!("{ln} label columns, {} label_scale entries", self.0.len()),
+            });
+        }
+        let centre = Tensor::from_vec(self.0.iter().map(|c| c.0 as f32).collect(), (1, n), dev)?;
+        let half = Tensor::from_vec(self.0.iter().map(|c| c.1 as f32).collect(), (1, n), dev)?;
+        let u = labels.broadcast_sub(&centre)?.broadcast_div(&half)?;
+        Ok(u.reshape((lb, n, 1))?
+            .broadcast_as((lb, n, k))?
+            .contiguous()?)
+    }
+}
+
+/// Σ over concepts and dims of ½‖a − b‖², per sample `[B]` (KL between unit-variance Gaussians).
+pub fn half_sq_dist(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let bsz = a.dims()[0];
+    Ok(((a - b)?.sqr()?.reshape((bsz, ()))?.sum(1)? * 0.5)?)
+}
