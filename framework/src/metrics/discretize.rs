@@ -273,7 +273,7 @@ mod tests {
             histogram_discretize(&[0.0, 1.0, 2.5, 10.0], 4),
             vec![1, 1, 2, 4]
         );
-        assert_eq!(histogram_discretize(&[3.0, 3.0], 20), vec![10, 10]);
+        assert_eq!(histogram_discretize(&[3.0, 3.0], 20), vec![11, 11]);
     }
 
     #[test]

@@ -68,6 +68,9 @@ pub struct GradientBoosting {
     pub importances: Vec<f64>,
 }
 
+/// A split candidate: proxy improvement, feature, threshold, left count, left sum, left sum of squares.
+type Candidate = (f64, usize, f64, f64, f64, f64);
+
 struct Stats {
     n: f64,
     sum: f64,
@@ -119,7 +122,7 @@ fn fit_tree(
             .map(|t| t.n >= 2.0 && t.impurity() > f64::EPSILON)
             .collect();
         // best (proxy, feature, threshold, left stats) per slot
-        let mut best: Vec<Option<(f64, usize, f64, f64, f64, f64)>> = vec![None; m];
+        let mut best: Vec<Option<Candidate>> = vec![None; m];
         for f in 0..d {
             let mut ln = vec![0.0; m];
             let mut ls = vec![0.0; m];

@@ -1,22 +1,30 @@
 //! Metrics, each registered by name with `inventory` so configs, `carve eval --metrics` and `carve metrics`
 //! can select them. A metric reads the evaluation inputs and returns one or more named numbers.
 
+mod cluster_accuracy;
 mod dci;
 pub mod discretize;
+mod frechet;
 mod gbt;
+mod linear_r;
 mod mcc;
 mod mig;
 mod model_terms;
 mod modularity;
 mod sap;
+mod shd;
 
+pub use cluster_accuracy::cluster_accuracy;
 pub use dci::{completeness, dci, disentanglement, DciResult};
 pub use discretize::{make_discretizer, Columns, DlibConfig, LabelledSplit};
+pub use frechet::frechet_distance;
 pub use gbt::GradientBoosting;
+pub use linear_r::{consistency_pattern_a, consistency_pattern_z, consistent_r, linear_r};
 pub use mcc::{mcc, Correlation, MccResult};
 pub use mig::mig;
 pub use modularity::{modularity, modularity_of};
 pub use sap::{linear_svc_1d, sap_continuous, sap_discrete, LinearSvc1d};
+pub use shd::{align_rows, align_square, binarize, shd_classical, shd_elementwise};
 
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;

@@ -38,7 +38,7 @@ struct PerConceptMlpModel {
 impl DecoderConfig for PerConceptMlp {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Decoder>> {
         let n = self.concepts;
-        if n == 0 || ctx.latent_dim % n != 0 {
+        if n == 0 || !ctx.latent_dim.is_multiple_of(n) {
             return Err(Error::Shape {
                 context: "PerConceptMlp decoder".into(),
                 expected: format!("latent_dim divisible by concepts ({n})"),

@@ -91,7 +91,7 @@ pub struct CausalVaeMaskModel {
 impl CausalLayerConfig for CausalVaeLayer {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn CausalLayer>> {
         let n = self.concepts;
-        if n == 0 || ctx.latent_dim % n != 0 {
+        if n == 0 || !ctx.latent_dim.is_multiple_of(n) {
             return Err(Error::Shape {
                 context: "CausalVaeMask".into(),
                 expected: format!("latent_dim divisible by concepts ({n})"),

@@ -30,7 +30,7 @@ fn default_beta() -> f64 {
 #[typetag::serde(name = "LabelConditional")]
 impl PriorConfig for LabelConditional {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Prior>> {
-        if self.concepts == 0 || ctx.latent_dim % self.concepts != 0 {
+        if self.concepts == 0 || !ctx.latent_dim.is_multiple_of(self.concepts) {
             return Err(Error::Shape {
                 context: "LabelConditional prior".into(),
                 expected: format!("latent_dim divisible by concepts ({})", self.concepts),
