@@ -5,6 +5,10 @@
 #
 #   [UNPACK_ONLY=1] [SKIP_TESTS=1] bash scripts/cuda-device.sh [STEPS_GPU] [STEPS_CPU]
 #
+# The tree it builds is the one it sits in. While others edit the checkout, build a snapshot:
+#   git archive HEAD | tar -x -C .cuda-carry/src   (then carry .cuda-carry/src and run
+#   `cd .cuda-carry/src && bash scripts/cuda-device.sh`; the unpacked parts in /opt stay).
+#
 # Steps (logged under $OUT, default ./cuda-out):
 #   0. every .cuda-carry/p*/*.tar.xz not yet unpacked is unpacked into /opt/carve-cuda (vendored
 #      crates, toolchain parts); UNPACK_ONLY=1 stops here;
@@ -68,6 +72,8 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
 done
 export CUDA_PATH=${CUDA_PATH:-/usr/local/cuda}
 CARGO=(cargo --config /tmp/cuda-vendor.toml)
+# Outside the work tree: a carried folder is replaced whole on each call, a target/ inside it too.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$DEST/target}
 
 stamp "build (CUDA_COMPUTE_CAP=$CUDA_COMPUTE_CAP)"
 timeout "$(left)" "${CARGO[@]}" build --release --offline --locked -p carve-runner --features cuda >"$OUT/build.log" 2>&1
@@ -80,7 +86,7 @@ train() { # DEVICE STEPS NAME
     stamp "train --device $1 steps=$2"
     rm -rf "/tmp/run-$3"
     local s=$SECONDS
-    timeout "$(left)" target/release/carve train configs/betavae/pendulum.ron --device "$1" \
+    timeout "$(left)" "$CARGO_TARGET_DIR/release/carve" train configs/betavae/pendulum.ron --device "$1" \
         --set train.steps="$2" --out "/tmp/run-$3" >"$OUT/train-$3.log" 2>&1
     local r=$?
     grep -E "trained|error|Error|panick" "$OUT/train-$3.log" | tail -8

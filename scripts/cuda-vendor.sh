@@ -105,4 +105,5 @@ if [[ $TOOLCHAIN == 1 ]]; then
     (cd "$TMP" && pack "$OUT/p2/rust-3.tar.xz" rust/bin "rust/lib/rustlib/$TARGET/bin" $(ls -d rust/lib/rustlib/etc 2>/dev/null))
     (cd "$TMP" && pack "$OUT/p3/rust-4.tar.xz" "rust/lib/rustlib/$TARGET/lib")
 fi
-du -sh "$OUT"/*/* "$OUT"/p*
+ls -l "$OUT"/p*/*.tar.xz
+du -sbc "$OUT"/p* # each pN + the work tree (~4 MB) must stay under 64 MiB

@@ -39,9 +39,10 @@ impl Linear {
         &self.weight
     }
 
-    /// `x`: `[B, in]` → `[B, out]`.
+    /// `x`: `[B, in]` → `[B, out]`. Strided inputs (e.g. a `narrow`ed posterior mean) are made contiguous
+    /// first: CUDA's matmul rejects them; for contiguous inputs this is free.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.matmul(&self.weight)?;
+        let y = x.contiguous()?.matmul(&self.weight)?;
         Ok(match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
