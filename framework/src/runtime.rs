@@ -67,6 +67,7 @@ pub fn init_cpu() {
     static POOL: std::sync::Once = std::sync::Once::new();
     set_ftz_daz();
     POOL.call_once(|| {
+        keep_freed_memory();
         let built = rayon::ThreadPoolBuilder::new()
             .start_handler(|_| set_ftz_daz())
             .build_global();
@@ -81,6 +82,28 @@ pub fn init_cpu() {
             );
         }
     });
+}
+
+/// Tells glibc's malloc to reuse freed memory instead of returning it to the OS. Every training step frees
+/// and re-allocates the same large gradient buffers; by default glibc serves those (> 32 MB) with fresh
+/// `mmap`s, so each step page-faults ~300K times. Measured on the pendulum MLP VAE: +25–30% samples/s
+/// (conv64: +10%). Cost: the process keeps its peak memory.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn mallopt(param: i32, value: i32) -> i32;
+        }
+        const M_TRIM_THRESHOLD: i32 = -1;
+        const M_TOP_PAD: i32 = -2;
+        const M_MMAP_MAX: i32 = -4;
+        // SAFETY: mallopt only adjusts allocator tunables; it is called once, before heavy allocation.
+        unsafe {
+            mallopt(M_MMAP_MAX, 0);
+            mallopt(M_TRIM_THRESHOLD, i32::MAX);
+            mallopt(M_TOP_PAD, 256 << 20);
+        }
+    }
 }
 
 /// Parses a device name: `cpu`, `cuda` (= `cuda:0`) or `cuda:N`.
