@@ -41,6 +41,14 @@ pub fn collect(session: &Session, split: Split, max_samples: usize) -> Result<Ev
     }
     inputs.factors = (!factors.is_empty()).then_some(factors);
     inputs.labels = (!labels.is_empty()).then_some(labels);
+    if let Some(a) = session.method.graph()? {
+        inputs.learned_graph = Some(
+            a.flatten_all()?
+                .to_dtype(candle_core::DType::F32)?
+                .to_vec1()?,
+        );
+    }
+    inputs.true_graph = session.data.spec().graph.as_ref().map(|g| g.adj.concat());
     inputs.model_terms = sums
         .into_iter()
         .map(|(k, v)| (k, v / rows.len() as f64))

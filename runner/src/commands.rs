@@ -139,3 +139,47 @@ pub fn traverse(
     println!("traversal written to {}", out.display());
     Ok(())
 }
+
+/// `NAME=VALUE` → do(node = value); NAME is a factor name or a node index.
+fn parse_do(s: &str, names: &[String]) -> Result<carve::components::Do> {
+    let (name, value) = s.split_once('=').context("expected --do NAME=VALUE")?;
+    let value: f32 = value
+        .trim()
+        .parse()
+        .with_context(|| format!("--do {s}: `{value}` is not a number"))?;
+    let node = match name.trim().parse::<usize>() {
+        Ok(i) => i,
+        Err(_) => names
+            .iter()
+            .position(|n| n == name.trim())
+            .with_context(|| {
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                let close = registry::closest(name, &refs);
+                format!(
+                    "--do {s}: unknown node `{name}`{} (nodes: {})",
+                    if close.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; did you mean {}?", close.join(", "))
+                    },
+                    names.join(", ")
+                )
+            })?,
+    };
+    Ok(carve::components::Do { node, value })
+}
+
+pub fn intervene(run_dir: &Path, dos: &[String], n: usize, out: &Path, device: &str) -> Result<()> {
+    let session = Session::open(run_dir, carve::runtime::device(device)?)?;
+    let names = session.data.spec().factor_names.clone();
+    let dos = dos
+        .iter()
+        .map(|d| parse_do(d, &names))
+        .collect::<Result<Vec<_>>>()?;
+    session.intervention_grid(out, &dos, n.max(1))?;
+    println!(
+        "interventions written to {} (rows: originals, reconstructions, counterfactuals)",
+        out.display()
+    );
+    Ok(())
+}

@@ -62,6 +62,20 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
+    /// Counterfactual images under do(NODE = VALUE): originals, reconstructions, intervened (one row each).
+    Intervene {
+        run_dir: PathBuf,
+        /// NAME=VALUE, NAME a factor name (e.g. light_angle) or a node index; repeatable.
+        #[arg(long = "do", value_name = "NAME=VALUE", required = true)]
+        dos: Vec<String>,
+        /// Number of test images.
+        #[arg(long, default_value_t = 8)]
+        n: usize,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// Latent traversal grid of a trained run: one row per latent.
     Traverse {
         run_dir: PathBuf,
@@ -108,6 +122,13 @@ fn run(cli: Cli) -> Result<()> {
             device,
         } => commands::eval(&run_dir, &split, metrics, export_latents, &device),
         Command::Data { name, out, set } => commands::data(&name, &out, &set),
+        Command::Intervene {
+            run_dir,
+            dos,
+            n,
+            out,
+            device,
+        } => commands::intervene(&run_dir, &dos, n, &out, &device),
         Command::Traverse {
             run_dir,
             out,

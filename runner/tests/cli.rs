@@ -96,6 +96,27 @@ fn train_eval_traverse_on_a_small_run() {
     let png = dir.path().join("traverse.png");
     ok(&["traverse", run_s, "--out", png.to_str().unwrap()]);
     assert!(png.exists());
+    let grid = dir.path().join("do.png");
+    ok(&[
+        "intervene",
+        run_s,
+        "--do",
+        "light_angle=0.5",
+        "--n",
+        "4",
+        "--out",
+        grid.to_str().unwrap(),
+    ]);
+    assert!(grid.exists());
+    let e = fails(&[
+        "intervene",
+        run_s,
+        "--do",
+        "ligth_angle=0.5",
+        "--out",
+        grid.to_str().unwrap(),
+    ]);
+    assert!(e.contains("did you mean light_angle"), "{e}");
     let e = fails(&["eval", run_s, "--metrics", "mccc"]);
     assert!(e.contains("did you mean mcc"), "{e}");
 }

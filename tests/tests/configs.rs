@@ -21,6 +21,11 @@ fn every_shipped_config_trains_a_few_steps() {
         ] {
             assert!(run.join(file).exists(), "{}: {file} missing", cfg.display());
         }
+        if std::fs::read_to_string(&cfg).unwrap().contains("CausalVaeMask") {
+            for file in ["figures/graph.png", "figures/interventions.png"] {
+                assert!(run.join(file).exists(), "{}: {file} missing", cfg.display());
+            }
+        }
         let s = summary(&run);
         assert_eq!(s["steps"], 3, "{}", cfg.display());
         assert!(s["samples_per_sec"].as_f64().unwrap() > 0.0);

@@ -8,6 +8,7 @@ mod frechet;
 mod gbt;
 mod linear_r;
 mod mcc;
+mod mic;
 mod mig;
 mod model_terms;
 mod modularity;
@@ -21,6 +22,7 @@ pub use frechet::frechet_distance;
 pub use gbt::GradientBoosting;
 pub use linear_r::{consistency_pattern_a, consistency_pattern_z, consistent_r, linear_r};
 pub use mcc::{mcc, Correlation, MccResult};
+pub use mic::{mic, MicParams, MicResult};
 pub use mig::mig;
 pub use modularity::{modularity, modularity_of};
 pub use sap::{linear_svc_1d, sap_continuous, sap_discrete, LinearSvc1d};
@@ -41,6 +43,10 @@ pub struct EvalInputs {
     /// `n × n_labels` supervision labels, row-major.
     pub labels: Option<Vec<f32>>,
     pub n_labels: usize,
+    /// The method's learned weighted adjacency (`n × n`, row-major, `A[i][j]` for i → j), if it has one.
+    pub learned_graph: Option<Vec<f32>>,
+    /// The dataset's true graph over its factors (`k × k`, row-major), where known.
+    pub true_graph: Option<Vec<bool>>,
     /// Averaged model evaluation terms (e.g. `elbo`), when a model is at hand.
     pub model_terms: BTreeMap<String, f64>,
 }

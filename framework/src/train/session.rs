@@ -67,7 +67,57 @@ impl Session {
         let recon = self.method.reconstruct(&batch.x)?;
         let both = Tensor::cat(&[&batch.x, &recon], 0)?;
         crate::viz::save_tensor_grid(&figures.join("reconstructions.png"), &both, batch.size())?;
-        self.traverse(&figures.join("traversal.png"), 0, 10, 3.0)
+        self.traverse(&figures.join("traversal.png"), 0, 10, 3.0)?;
+        if let Some(a) = self.method.graph()? {
+            let n = a.dims()[0];
+            let values = a
+                .flatten_all()?
+                .to_dtype(candle_core::DType::F32)?
+                .to_vec1::<f32>()?;
+            crate::viz::save_heatmap(&figures.join("graph.png"), &values, n, 48)?;
+            self.intervention_sweep(&figures.join("interventions.png"), 0, n, 8, 1.5)?;
+        }
+        Ok(())
+    }
+
+    /// One row per causal node: do(node = v) on test image `row`, v sweeping ±`range` over `steps` columns
+    /// (as the intervention figure of the CausalVAE paper).
+    pub fn intervention_sweep(
+        &self,
+        path: &Path,
+        row: usize,
+        nodes: usize,
+        steps: usize,
+        range: f32,
+    ) -> Result<()> {
+        let rows = self.data.split(Split::Test);
+        let r = rows.get(row).copied().unwrap_or(rows[0]);
+        let x = make_batch(self.data.as_ref(), &[r], &self.device, &mut Vec::new())?.x;
+        let mut images = Vec::with_capacity(nodes * steps);
+        for node in 0..nodes {
+            for s in 0..steps {
+                let value = -range + 2.0 * range * s as f32 / (steps - 1).max(1) as f32;
+                images.push(
+                    self.method
+                        .intervene(&x, &[crate::components::Do { node, value }])?,
+                );
+            }
+        }
+        crate::viz::save_tensor_grid(path, &Tensor::cat(&images, 0)?, steps)
+    }
+
+    /// Originals, reconstructions and counterfactuals under `dos` for the first `n` test images, one row each.
+    pub fn intervention_grid(
+        &self,
+        path: &Path,
+        dos: &[crate::components::Do],
+        n: usize,
+    ) -> Result<()> {
+        let batch = self.sample_batch(Split::Test, n)?;
+        let recon = self.method.reconstruct(&batch.x)?;
+        let done = self.method.intervene(&batch.x, dos)?;
+        let all = Tensor::cat(&[&batch.x, &recon, &done], 0)?;
+        crate::viz::save_tensor_grid(path, &all, batch.size())
     }
 
     /// Latent traversal of test image `row`: one row per latent, `steps` values of it in ±`range`.

@@ -61,3 +61,36 @@ mod tests {
         assert_eq!(g[6 * 10 + 6], 1.0); // empty cell stays white
     }
 }
+
+/// Saves an `n × n` matrix (row-major) as a heatmap with `cell`-pixel squares: red for positive, blue for
+/// negative, white for zero, scaled by the largest |value| (rows = source node, columns = target node).
+pub fn save_heatmap(path: &Path, values: &[f32], n: usize, cell: usize) -> Result<()> {
+    if values.len() != n * n {
+        return Err(Error::Shape {
+            context: "heatmap".into(),
+            expected: format!("{n}×{n} values"),
+            got: values.len().to_string(),
+        });
+    }
+    let scale = values.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+    let side = n * cell;
+    let mut img = vec![1.0f32; 3 * side * side];
+    for (idx, &v) in values.iter().enumerate() {
+        let t = (v / scale).clamp(-1.0, 1.0);
+        // white → red for t > 0, white → blue for t < 0
+        let rgb = if t >= 0.0 {
+            [1.0, 1.0 - t, 1.0 - t]
+        } else {
+            [1.0 + t, 1.0 + t, 1.0]
+        };
+        let (r, c) = (idx / n, idx % n);
+        for y in r * cell + 1..(r + 1) * cell - 1 {
+            for x in c * cell + 1..(c + 1) * cell - 1 {
+                for (ch, value) in rgb.iter().enumerate() {
+                    img[(ch * side + y) * side + x] = *value;
+                }
+            }
+        }
+    }
+    crate::data::export::save_png(path, &img, &[3, side, side])
+}
