@@ -46,22 +46,6 @@ pub fn save_tensor_grid(path: &Path, images: &Tensor, ncols: usize) -> Result<()
     crate::data::export::save_png(path, &g, &shape)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grid_places_images_row_major_with_gaps() {
-        let imgs: Vec<f32> = (0..3).flat_map(|k| vec![k as f32 / 4.0; 4]).collect();
-        let (g, s) = grid(&imgs, 3, &[1, 2, 2], 2).unwrap();
-        assert_eq!(s, vec![1, 10, 10]);
-        assert_eq!(g[2 * 10 + 2], 0.0);
-        assert_eq!(g[2 * 10 + 6], 0.25);
-        assert_eq!(g[6 * 10 + 2], 0.5);
-        assert_eq!(g[6 * 10 + 6], 1.0); // empty cell stays white
-    }
-}
-
 /// Saves an `n × n` matrix (row-major) as a heatmap with `cell`-pixel squares: red for positive, blue for
 /// negative, white for zero, scaled by the largest |value| (rows = source node, columns = target node).
 pub fn save_heatmap(path: &Path, values: &[f32], n: usize, cell: usize) -> Result<()> {
@@ -93,4 +77,20 @@ pub fn save_heatmap(path: &Path, values: &[f32], n: usize, cell: usize) -> Resul
         }
     }
     crate::data::export::save_png(path, &img, &[3, side, side])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_places_images_row_major_with_gaps() {
+        let imgs: Vec<f32> = (0..3).flat_map(|k| vec![k as f32 / 4.0; 4]).collect();
+        let (g, s) = grid(&imgs, 3, &[1, 2, 2], 2).unwrap();
+        assert_eq!(s, vec![1, 10, 10]);
+        assert_eq!(g[2 * 10 + 2], 0.0);
+        assert_eq!(g[2 * 10 + 6], 0.25);
+        assert_eq!(g[6 * 10 + 2], 0.5);
+        assert_eq!(g[6 * 10 + 6], 1.0); // empty cell stays white
+    }
 }
