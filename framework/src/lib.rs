@@ -6,6 +6,7 @@
 
 pub mod components;
 pub mod config;
+mod cpu;
 pub mod data;
 pub mod dist;
 pub mod error;

@@ -92,20 +92,6 @@ impl FusedNll {
     }
 }
 
-/// The f32 slice of a contiguous CPU storage.
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        candle_core::bail!(
-            "{op}: expected f32, got {:?}",
-            candle_core::backend::BackendStorage::dtype(s)
-        )
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
-        None => candle_core::bail!("{op}: expected a contiguous tensor"),
-    }
-}
-
 impl candle_core::CustomOp2 for FusedNll {
     fn name(&self) -> &'static str {
         "fused-nll"
@@ -118,8 +104,8 @@ impl candle_core::CustomOp2 for FusedNll {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let p = f32_slice(s1, l1, self.name())?;
-        let x = f32_slice(s2, l2, self.name())?;
+        let p = crate::cpu::contiguous_f32(s1, l1, self.name())?;
+        let x = crate::cpu::contiguous_f32(s2, l2, self.name())?;
         let b = l1.dims()[0];
         let n = p.len() / b;
         let mut out = vec![0f32; b];
@@ -179,8 +165,8 @@ impl candle_core::CustomOp2 for FusedNllGrad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let p = f32_slice(s1, l1, self.name())?;
-        let x = f32_slice(s2, l2, self.name())?;
+        let p = crate::cpu::contiguous_f32(s1, l1, self.name())?;
+        let x = crate::cpu::contiguous_f32(s2, l2, self.name())?;
         let b = l1.dims()[0];
         let n = p.len() / b;
         let mut out = vec![0f32; p.len()];

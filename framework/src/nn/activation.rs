@@ -113,19 +113,6 @@ impl Fused {
 const PAR_MIN: usize = 1 << 15;
 const CHUNK: usize = 1 << 14;
 
-fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        candle_core::bail!(
-            "{op}: expected f32, got {:?}",
-            candle_core::backend::BackendStorage::dtype(s)
-        )
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
-        None => candle_core::bail!("{op}: expected a contiguous tensor"),
-    }
-}
-
 /// `out[i] = f(a[i], b[i], c[i])`, in parallel chunks for large inputs.
 fn map3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32 + Sync) -> Vec<f32> {
     let mut out = vec![0f32; a.len()];
@@ -155,7 +142,7 @@ impl candle_core::CustomOp1 for Fused {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s, l, self.name())?;
+        let x = crate::cpu::contiguous_f32(s, l, self.name())?;
         let this = *self;
         let y = map3(x, x, x, |x, _, _| this.f(x));
         Ok((CpuStorage::F32(y), l.shape().clone()))
@@ -184,9 +171,9 @@ impl candle_core::CustomOp3 for FusedGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1, self.name())?;
-        let y = contiguous_f32(s2, l2, self.name())?;
-        let g = contiguous_f32(s3, l3, self.name())?;
+        let x = crate::cpu::contiguous_f32(s1, l1, self.name())?;
+        let y = crate::cpu::contiguous_f32(s2, l2, self.name())?;
+        let g = crate::cpu::contiguous_f32(s3, l3, self.name())?;
         let op = self.0;
         let out = map3(x, y, g, |x, y, g| g * op.df(x, y));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
