@@ -98,3 +98,107 @@ pub fn export_latents(path: &std::path::Path, inputs: &EvalInputs) -> Result<()>
     }
     std::fs::rename(&tmp, path).at(path)
 }
+
+/// One 2-D array of an `.npz` as row-major f32 (`n × m`), from f32, f64 or integer data in either order.
+fn read_matrix<R: std::io::Read + std::io::Seek>(
+    npz: &mut npyz::npz::NpzArchive<R>,
+    name: &str,
+    path: &std::path::Path,
+) -> Result<Option<(Vec<f32>, usize, usize)>> {
+    let bad = |m: String| Error::Data(format!("{}: array `{name}`: {m}", path.display()));
+    let Some(arr) = npz.by_name(name).map_err(|e| bad(e.to_string()))? else {
+        return Ok(None);
+    };
+    let shape = arr.shape().to_vec();
+    let (n, m) = match shape.as_slice() {
+        [n] => (*n as usize, 1),
+        [n, m] => (*n as usize, *m as usize),
+        s => return Err(bad(format!("expected a 1-D or 2-D array, got shape {s:?}"))),
+    };
+    let fortran = arr.order() == npyz::Order::Fortran;
+    let flat: Vec<f32> = match arr.dtype() {
+        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 4 => {
+            arr.into_vec::<f32>().map_err(|e| bad(e.to_string()))?
+        }
+        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float => arr
+            .into_vec::<f64>()
+            .map_err(|e| bad(e.to_string()))?
+            .into_iter()
+            .map(|v| v as f32)
+            .collect(),
+        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Int => arr
+            .into_vec::<i64>()
+            .map_err(|e| bad(e.to_string()))?
+            .into_iter()
+            .map(|v| v as f32)
+            .collect(),
+        other => {
+            return Err(bad(format!(
+                "unsupported dtype {other:?} (use float or int)"
+            )))
+        }
+    };
+    let rows = if fortran {
+        (0..n * m).map(|i| flat[(i % m) * n + i / m]).collect()
+    } else {
+        flat
+    };
+    Ok(Some((rows, n, m)))
+}
+
+/// Reads `codes` (N×d) and `factors` (N×k), and `labels` where present, from an `.npz` such as
+/// `carve eval --export-latents` writes, so representations made with other tools can be scored.
+pub fn load_latents(path: &std::path::Path) -> Result<EvalInputs> {
+    let mut npz = npyz::npz::NpzArchive::open(path).map_err(|e| Error::io(path, e))?;
+    let (codes, n, d) = read_matrix(&mut npz, "codes", path)?
+        .ok_or_else(|| Error::Data(format!("{}: no `codes` array", path.display())))?;
+    let mut inputs = EvalInputs {
+        codes,
+        d,
+        ..Default::default()
+    };
+    for (name, is_factors) in [("factors", true), ("labels", false)] {
+        if let Some((v, rows, m)) = read_matrix(&mut npz, name, path)? {
+            if rows != n {
+                return Err(Error::Shape {
+                    context: format!("{}: `{name}`", path.display()),
+                    expected: format!("{n} rows like `codes`"),
+                    got: rows.to_string(),
+                });
+            }
+            if is_factors {
+                (inputs.factors, inputs.k) = (Some(v), m);
+            } else {
+                (inputs.labels, inputs.n_labels) = (Some(v), m);
+            }
+        }
+    }
+    Ok(inputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exported_latents_load_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.npz");
+        let inputs = EvalInputs {
+            codes: (0..12).map(|v| v as f32).collect(),
+            d: 3,
+            factors: Some(vec![1.0, 2.0, 3.0, 4.0]),
+            k: 1,
+            ..Default::default()
+        };
+        export_latents(&path, &inputs).unwrap();
+        let back = load_latents(&path).unwrap();
+        assert_eq!((back.codes, back.d, back.k), (inputs.codes, 3, 1));
+        assert_eq!(back.factors, inputs.factors);
+        assert!(back.labels.is_none());
+        assert!(load_latents(&dir.path().join("missing.npz"))
+            .unwrap_err()
+            .to_string()
+            .contains("missing.npz"));
+    }
+}

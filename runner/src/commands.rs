@@ -183,3 +183,18 @@ pub fn intervene(run_dir: &Path, dos: &[String], n: usize, out: &Path, device: &
     );
     Ok(())
 }
+
+pub fn metrics(file: &Path, names: Option<Vec<String>>) -> Result<()> {
+    let names = names.unwrap_or_else(|| {
+        ["mcc", "mig", "sap", "modularity", "r"]
+            .map(String::from)
+            .to_vec()
+    });
+    for n in &names {
+        carve::metrics::find(n)?;
+    }
+    let inputs = carve::eval::load_latents(file)?;
+    let scores = carve::metrics::compute(&names, &inputs)?;
+    println!("{}", serde_json::to_string(&scores)?);
+    Ok(())
+}

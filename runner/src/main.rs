@@ -52,6 +52,13 @@ enum Command {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// Score any representation: an .npz with `codes` (N×d) and `factors` (N×k); prints one JSON object.
+    Metrics {
+        file: PathBuf,
+        /// Comma-separated metric names (default: mcc, mig, sap, modularity, r).
+        #[arg(long, value_delimiter = ',')]
+        metrics: Option<Vec<String>>,
+    },
     /// Write a dataset to disk (PNGs in train/ and test/, plus labels.csv).
     Data {
         /// Dataset name, e.g. Pendulum (see `carve list`).
@@ -121,6 +128,7 @@ fn run(cli: Cli) -> Result<()> {
             export_latents,
             device,
         } => commands::eval(&run_dir, &split, metrics, export_latents, &device),
+        Command::Metrics { file, metrics } => commands::metrics(&file, metrics),
         Command::Data { name, out, set } => commands::data(&name, &out, &set),
         Command::Intervene {
             run_dir,

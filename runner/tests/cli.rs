@@ -93,6 +93,12 @@ fn train_eval_traverse_on_a_small_run() {
     assert_eq!(shape("codes"), Some(vec![64, 16]));
     assert_eq!(shape("factors"), Some(vec![64, 4]));
     assert_eq!(shape("labels"), Some(vec![64, 4]));
+    let scores = ok(&["metrics", npz.to_str().unwrap(), "--metrics", "mcc,mig"]);
+    let scores: serde_json::Value = serde_json::from_str(scores.trim()).unwrap();
+    assert!(
+        scores["mcc"].as_f64().is_some() && scores["mig"].as_f64().is_some(),
+        "{scores}"
+    );
     let png = dir.path().join("traverse.png");
     ok(&["traverse", run_s, "--out", png.to_str().unwrap()]);
     assert!(png.exists());

@@ -21,7 +21,10 @@ fn every_shipped_config_trains_a_few_steps() {
         ] {
             assert!(run.join(file).exists(), "{}: {file} missing", cfg.display());
         }
-        if std::fs::read_to_string(&cfg).unwrap().contains("CausalVaeMask") {
+        if std::fs::read_to_string(&cfg)
+            .unwrap()
+            .contains("CausalVaeMask")
+        {
             for file in ["figures/graph.png", "figures/interventions.png"] {
                 assert!(run.join(file).exists(), "{}: {file} missing", cfg.display());
             }

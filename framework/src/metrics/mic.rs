@@ -305,7 +305,7 @@ fn mic_metric(inputs: &EvalInputs) -> Result<BTreeMap<String, f64>> {
         }
         _ => (inputs.require_factors("mic")?, inputs.k),
     };
-    if k == 0 || d == 0 || d % k != 0 {
+    if k == 0 || d == 0 || !d.is_multiple_of(k) {
         return Err(Error::Shape {
             context: "metric `mic` (concept i = mean of code dims [i·d/k, (i+1)·d/k))".to_string(),
             expected: format!(
@@ -480,5 +480,63 @@ mod tests {
             t.elapsed().as_secs_f64()
         );
         assert!(dt < 5.0, "{dt}");
+    }
+    /// numpy's legacy `RandomState(seed).random_sample(n)` (MT19937, 53-bit doubles), to reproduce the
+    /// published minepy example exactly.
+    fn numpy_random_sample(seed: u32, n: usize) -> Vec<f64> {
+        let mut mt = [0u32; 624];
+        mt[0] = seed;
+        for i in 1..624 {
+            mt[i] = 1_812_433_253u32
+                .wrapping_mul(mt[i - 1] ^ (mt[i - 1] >> 30))
+                .wrapping_add(i as u32);
+        }
+        let mut idx = 624;
+        let mut next = move || {
+            if idx >= 624 {
+                for i in 0..624 {
+                    let y = (mt[i] & 0x8000_0000) | (mt[(i + 1) % 624] & 0x7fff_ffff);
+                    let mag = if y & 1 == 1 { 0x9908_b0df } else { 0 };
+                    mt[i] = mt[(i + 397) % 624] ^ (y >> 1) ^ mag;
+                }
+                idx = 0;
+            }
+            let mut y = mt[idx];
+            idx += 1;
+            y ^= y >> 11;
+            y ^= (y << 7) & 0x9d2c_5680;
+            y ^= (y << 15) & 0xefc6_0000;
+            y ^ (y >> 18)
+        };
+        (0..n)
+            .map(|_| {
+                let a = (next() >> 5) as f64;
+                let b = (next() >> 6) as f64;
+                (a * 67_108_864.0 + b) / 9_007_199_254_740_992.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reproduces_the_published_minepy_example() {
+        // minepy docs: x = linspace(0, 1, 1000), y = sin(10πx) + x → MIC 1.0, TIC 67.6612295532;
+        // np.random.seed(0); y += uniform(-1, 1, 1000) → MIC 0.505716693417, TIC 28.7498326953
+        let x: Vec<f64> = (0..1000).map(|i| i as f64 * (1.0 / 999.0)).collect();
+        let mut y: Vec<f64> = x
+            .iter()
+            .map(|v| (10.0 * std::f64::consts::PI * v).sin() + v)
+            .collect();
+        let p = MicParams::default();
+        let r = mic(&x, &y, &p);
+        assert!((r.mic - 1.0).abs() < 1e-9, "{r:?}");
+        assert!((r.tic - 67.661_229_553_2).abs() < 1e-6, "{r:?}");
+        let u = numpy_random_sample(0, 1000);
+        assert!((u[0] - 0.548_813_503_927_324_8).abs() < 1e-15);
+        for (a, b) in y.iter_mut().zip(&u) {
+            *a += -1.0 + 2.0 * b;
+        }
+        let r = mic(&x, &y, &p);
+        assert!((r.mic - 0.505_716_693_417).abs() < 1e-9, "{r:?}");
+        assert!((r.tic - 28.749_832_695_3).abs() < 1e-6, "{r:?}");
     }
 }
