@@ -6,7 +6,7 @@ mod graph;
 pub mod image_folder;
 pub mod pendulum;
 
-pub use array::ArrayDataset;
+pub use array::{ArrayDataset, Observations};
 pub use export::write_image_dataset;
 pub use graph::CausalGraph;
 

@@ -49,11 +49,13 @@ impl Session {
         Ok(s)
     }
 
-    /// The first `n` rows of a split as a batch.
+    /// `n` rows spread evenly over a split (its first rows are often near-duplicates, e.g. one pendulum
+    /// angle under neighbouring lights), as a batch.
     pub fn sample_batch(&self, split: Split, n: usize) -> Result<crate::data::Batch> {
         let rows = self.data.split(split);
-        let rows = &rows[..n.min(rows.len())];
-        make_batch(self.data.as_ref(), rows, &self.device, &mut Vec::new())
+        let n = n.clamp(1, rows.len());
+        let picked: Vec<usize> = (0..n).map(|i| rows[i * rows.len() / n]).collect();
+        make_batch(self.data.as_ref(), &picked, &self.device, &mut Vec::new())
     }
 
     /// `figures/reconstructions.png` (originals above, reconstructions below) and `figures/traversal.png`.
