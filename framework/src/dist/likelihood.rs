@@ -104,10 +104,7 @@ impl candle_core::CustomOp2 for FusedNll {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let p = crate::cpu::contiguous_f32(s1, l1, self.name())?;
-        let x = crate::cpu::contiguous_f32(s2, l2, self.name())?;
-        let b = l1.dims()[0];
-        let n = p.len() / b;
+        let (p, x, b, n) = rows(s1, l1, s2, l2, self.name())?;
         let mut out = vec![0f32; b];
         let this = *self;
         out.par_iter_mut()
@@ -147,6 +144,20 @@ impl candle_core::CustomOp2 for FusedNll {
     }
 }
 
+/// Params and targets of a fused NLL op as contiguous slices, with the batch size and values per sample.
+fn rows<'a>(
+    s1: &'a CpuStorage,
+    l1: &Layout,
+    s2: &'a CpuStorage,
+    l2: &Layout,
+    op: &str,
+) -> candle_core::Result<(&'a [f32], &'a [f32], usize, usize)> {
+    let p = crate::cpu::contiguous_f32(s1, l1, op)?;
+    let x = crate::cpu::contiguous_f32(s2, l2, op)?;
+    let b = l1.dims()[0];
+    Ok((p, x, b, p.len() / b.max(1)))
+}
+
 /// Gradient of [`FusedNll`] with respect to the params, for output gradient `g` (one per sample).
 struct FusedNllGrad {
     op: FusedNll,
@@ -165,10 +176,7 @@ impl candle_core::CustomOp2 for FusedNllGrad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let p = crate::cpu::contiguous_f32(s1, l1, self.name())?;
-        let x = crate::cpu::contiguous_f32(s2, l2, self.name())?;
-        let b = l1.dims()[0];
-        let n = p.len() / b;
+        let (p, x, _, n) = rows(s1, l1, s2, l2, self.name())?;
         let mut out = vec![0f32; p.len()];
         out.par_chunks_mut(n)
             .zip(p.par_chunks(n).zip(x.par_chunks(n)))

@@ -48,18 +48,7 @@ fn one_minus_entropy(p: &[f64], base: usize) -> f64 {
 
 /// Disentanglement of a `codes × factors` importance matrix.
 pub fn disentanglement(r: &[Vec<f64>]) -> f64 {
-    let k = r.first().map_or(0, Vec::len);
-    let total: f64 = r.iter().flatten().sum();
-    r.iter()
-        .map(|row| {
-            let weight = if total == 0.0 {
-                1.0 / r.len() as f64
-            } else {
-                row.iter().sum::<f64>() / total
-            };
-            one_minus_entropy(row, k) * weight
-        })
-        .sum()
+    disentanglement_base(r, r.first().map_or(0, Vec::len))
 }
 
 /// Completeness of a `codes × factors` importance matrix.
@@ -71,6 +60,7 @@ pub fn completeness(r: &[Vec<f64>]) -> f64 {
     disentanglement_base(&t, r.len())
 }
 
+/// Σ_rows (1 − H_base(row)) · row weight; rows weighted by their share of the total importance.
 fn disentanglement_base(r: &[Vec<f64>], base: usize) -> f64 {
     let total: f64 = r.iter().flatten().sum();
     r.iter()
