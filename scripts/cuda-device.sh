@@ -3,7 +3,7 @@
 # scripts/cuda-vendor.sh packed into .cuda-carry/ (see there for the device-tool calls). From the
 # repo root:
 #
-#   [UNPACK_ONLY=1] [SKIP_TESTS=1] bash scripts/cuda-device.sh [STEPS_GPU] [STEPS_CPU]
+#   [UNPACK_ONLY=1] [BUILD_ONLY=1] [SKIP_TESTS=1] bash scripts/cuda-device.sh [STEPS_GPU] [STEPS_CPU]
 #
 # The tree it builds is the one it sits in. While others edit the checkout, build a snapshot:
 #   git archive HEAD | tar -x -C .cuda-carry/src   (then carry .cuda-carry/src and run
@@ -81,6 +81,7 @@ rc=$?
 tail -30 "$OUT/build.log"
 stamp "build rc=$rc"
 [[ $rc == 0 ]] || exit $rc
+[[ ${BUILD_ONLY:-0} == 1 ]] && { stamp "build only: done"; exit 0; }
 
 train() { # DEVICE STEPS NAME
     stamp "train --device $1 steps=$2"

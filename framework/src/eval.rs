@@ -67,7 +67,7 @@ pub fn evaluate(
         metrics::find(n)?;
     }
     let inputs = collect(session, split, max_samples)?;
-    metrics::compute(names, &inputs)
+    metrics::compute_with_model(names, &inputs, session)
 }
 
 /// Writes `codes` (N×d), `factors` (N×k) and `labels` (N×l, where present) as float32 arrays to an `.npz`.

@@ -15,6 +15,7 @@ pub mod method;
 pub mod metrics;
 pub mod nn;
 pub mod optim;
+pub mod oracle;
 pub mod registry;
 pub mod rng;
 pub mod runtime;

@@ -27,7 +27,12 @@ pub fn list() -> Result<()> {
     }
     println!("metrics (eval.metrics, --metrics):");
     for m in carve::metrics::registered() {
-        println!("  {:<18} {}", m.name, m.summary);
+        let run = if m.needs_model() {
+            " [needs a run]"
+        } else {
+            ""
+        };
+        println!("  {:<18} {}{run}", m.name, m.summary);
     }
     Ok(())
 }
@@ -70,7 +75,7 @@ pub fn eval(
         carve::metrics::find(n)?;
     }
     let inputs = carve::eval::collect(&session, split, session.exp.eval.max_samples)?;
-    let scores = carve::metrics::compute(&names, &inputs)?;
+    let scores = carve::metrics::compute_with_model(&names, &inputs, &session)?;
     let text = serde_json::to_string_pretty(
         &serde_json::json!({ "split": format!("{split:?}").to_lowercase(), "metrics": scores }),
     )?;

@@ -38,6 +38,10 @@ pub fn small(steps: usize) -> Vec<String> {
         "train.log_every=1".into(),
         format!("train.checkpoint_every={steps}"),
         "eval.max_samples=64".into(),
+        "eval.intervention.rows=8".into(),
+        "eval.intervention.values=2".into(),
+        "eval.intervention.regressor.steps=3".into(),
+        "eval.intervention.regressor.batch_size=8".into(),
     ]
 }
 

@@ -105,6 +105,20 @@ pub trait CausalLayer: Send {
     fn abduct(&self, z: &Tensor) -> Result<Tensor>;
     /// z under do(...): fix the intervened nodes, recompute their descendants from `eps`.
     fn intervene(&self, eps: &Tensor, dos: &[Do]) -> Result<Tensor>;
+    /// One scalar per causal node from z `[B, d]`, in the units `Do::value` takes: `[B, n]`. The default
+    /// splits z into `n` equal blocks (one per node of `graph`) and averages each, which is how layers that
+    /// intervene on whole blocks (and CausalVAE's MIC/TIC recipe) read a concept. `None` without a graph.
+    fn node_values(&self, z: &Tensor) -> Result<Option<Tensor>> {
+        let Some(a) = self.graph()? else {
+            return Ok(None);
+        };
+        let n = a.dims()[0];
+        let (b, d) = z.dims2()?;
+        if n == 0 || !d.is_multiple_of(n) {
+            return Ok(None);
+        }
+        Ok(Some(z.reshape((b, n, d / n))?.mean(2)?))
+    }
 }
 
 /// The parts of a model, as objectives see them.

@@ -98,6 +98,8 @@ pub struct EvalConfig {
     pub split: Split,
     /// At most this many rows of the split are scored.
     pub max_samples: usize,
+    /// Settings of the `intervention` metric.
+    pub intervention: crate::oracle::InterventionEvalConfig,
 }
 
 impl Default for EvalConfig {
@@ -106,6 +108,7 @@ impl Default for EvalConfig {
             metrics: vec!["elbo".into()],
             split: Split::Test,
             max_samples: 10_000,
+            intervention: Default::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! An in-memory dataset: observations as bytes (images) or floats, with optional factors, labels and simulator.
 
 use super::{DataSpec, Dataset, Split};
+use crate::components::Do;
 use crate::error::{Error, Result};
 
 /// Observation storage; images stay bytes in memory (4x smaller) and become f32 in [0, 1] per batch.
@@ -10,6 +11,7 @@ pub enum Observations {
 }
 
 type Renderer = Box<dyn Fn(&[f32]) -> Result<Vec<f32>> + Send + Sync>;
+type Simulator = fn(&[f32], &[Do]) -> Result<Vec<f32>>;
 
 pub struct ArrayDataset {
     spec: DataSpec,
@@ -21,6 +23,7 @@ pub struct ArrayDataset {
     test: Vec<usize>,
     file_names: Option<Vec<String>>,
     renderer: Option<Renderer>,
+    simulator: Option<Simulator>,
 }
 
 impl ArrayDataset {
@@ -76,11 +79,18 @@ impl ArrayDataset {
             test,
             file_names: None,
             renderer: None,
+            simulator: None,
         })
     }
 
     pub fn with_file_names(mut self, names: Vec<String>) -> Self {
         self.file_names = Some(names);
+        self
+    }
+
+    /// Attaches the generator's SCM for [`Dataset::simulate_do`].
+    pub fn with_simulator(mut self, simulate: Simulator) -> Self {
+        self.simulator = Some(simulate);
         self
     }
 
@@ -150,6 +160,19 @@ impl Dataset for ArrayDataset {
                 "this dataset has no simulator to render from factors".into(),
             )),
         }
+    }
+
+    fn simulate_do(&self, factors: &[f32], dos: &[Do]) -> Result<Vec<f32>> {
+        match self.simulator {
+            Some(f) => f(factors, dos),
+            None => Err(Error::Data(
+                "this dataset has no simulator to compute interventions".into(),
+            )),
+        }
+    }
+
+    fn can_simulate(&self) -> bool {
+        self.simulator.is_some()
     }
 
     fn can_render(&self) -> bool {

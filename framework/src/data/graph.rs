@@ -34,6 +34,22 @@ impl CausalGraph {
     }
 
     /// Nodes in an order where every parent precedes its children; `None` if the graph has a cycle.
+    /// Every node reachable from `i` by directed edges (not `i` itself unless on a cycle).
+    pub fn descendants(&self, i: usize) -> Vec<bool> {
+        let n = self.n();
+        let mut seen = vec![false; n];
+        let mut stack = vec![i];
+        while let Some(u) = stack.pop() {
+            for v in 0..n {
+                if self.adj[u][v] && !seen[v] {
+                    seen[v] = true;
+                    stack.push(v);
+                }
+            }
+        }
+        seen
+    }
+
     pub fn topological_order(&self) -> Option<Vec<usize>> {
         let n = self.n();
         let mut indeg: Vec<usize> = (0..n).map(|j| self.parents(j).count()).collect();
@@ -75,5 +91,13 @@ mod tests {
         assert!(pos(2) < pos(0) && pos(0) < pos(1) && pos(3) < pos(1));
         let cyclic = CausalGraph::from_edges(names(2), &[(0, 1), (1, 0)]);
         assert!(cyclic.topological_order().is_none());
+    }
+
+    #[test]
+    fn descendants_follow_paths() {
+        let names = (0..4).map(|i| i.to_string()).collect::<Vec<_>>();
+        let g = CausalGraph::from_edges(names, &[(0, 1), (1, 2)]);
+        assert_eq!(g.descendants(0), vec![false, true, true, false]);
+        assert_eq!(g.descendants(2), vec![false; 4]);
     }
 }

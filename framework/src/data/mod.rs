@@ -100,6 +100,18 @@ pub trait Dataset: Send + Sync {
     fn can_render(&self) -> bool {
         false
     }
+    /// The true factors of one scene (`factors`, one row) after do(...) in the data's own SCM: intervened
+    /// factors take their values, descendants follow, everything else is unchanged (simulators only).
+    fn simulate_do(&self, factors: &[f32], dos: &[crate::components::Do]) -> Result<Vec<f32>> {
+        let _ = (factors, dos);
+        Err(Error::Data(
+            "this dataset has no simulator to compute interventions".into(),
+        ))
+    }
+    /// Whether `simulate_do` is available.
+    fn can_simulate(&self) -> bool {
+        false
+    }
     /// A file name per row for export (defaults to the row index).
     fn file_name(&self, row: usize) -> String {
         format!("{row:06}.png")

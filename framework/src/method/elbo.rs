@@ -237,4 +237,8 @@ impl Method for ElboMethod {
     fn graph(&self) -> Result<Option<Tensor>> {
         self.parts.causal.graph()
     }
+
+    fn node_values(&self, x: &Tensor) -> Result<Option<Tensor>> {
+        self.parts.causal.node_values(&self.encode(x)?)
+    }
 }

@@ -95,6 +95,12 @@ pub trait Method: Send {
     fn load_optimizer_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()>;
     /// Multiplies every learning rate's base value by `scale` (schedules).
     fn set_lr_scale(&mut self, scale: f64);
+    /// One value per causal node of `x`'s representation, `[B, n]`, in the units [`Do::value`] takes (see
+    /// [`crate::components::CausalLayer::node_values`]); `None` for methods without causal nodes.
+    fn node_values(&self, x: &Tensor) -> Result<Option<Tensor>> {
+        let _ = x;
+        Ok(None)
+    }
     /// Weighted adjacency of the learned graph, if the method has one.
     fn graph(&self) -> Result<Option<Tensor>> {
         Ok(None)

@@ -66,11 +66,39 @@ impl EvalInputs {
 }
 
 pub type MetricFn = fn(&EvalInputs) -> Result<BTreeMap<String, f64>>;
+/// A metric that needs the trained model and the dataset (interventions, scores that draw new data).
+pub type ModelMetricFn = fn(&crate::train::Session, &EvalInputs) -> Result<BTreeMap<String, f64>>;
+
+/// How a metric is computed.
+#[derive(Clone, Copy)]
+pub enum Compute {
+    /// From codes and factors alone (works on any exported `.npz`).
+    Codes(MetricFn),
+    /// From a trained run (`carve eval`).
+    Model(ModelMetricFn),
+}
 
 pub struct MetricInfo {
     pub name: &'static str,
     pub summary: &'static str,
-    pub compute: MetricFn,
+    pub compute: Compute,
+}
+
+impl MetricInfo {
+    /// The codes-only function, or an error saying the metric needs a trained run.
+    pub fn codes(&self) -> Result<MetricFn> {
+        match self.compute {
+            Compute::Codes(f) => Ok(f),
+            Compute::Model(_) => Err(Error::Data(format!(
+                "metric `{}` needs the trained model and its simulator data: use `carve eval RUN_DIR --metrics {}`",
+                self.name, self.name
+            ))),
+        }
+    }
+
+    pub fn needs_model(&self) -> bool {
+        matches!(self.compute, Compute::Model(_))
+    }
 }
 
 inventory::collect!(MetricInfo);
@@ -104,11 +132,29 @@ pub fn find(name: &str) -> Result<&'static MetricInfo> {
     })
 }
 
-/// Computes the named metrics; the result maps lowercase names to values.
+/// Computes the named metrics from codes and factors; the result maps lowercase names to values. Model metrics
+/// are an error here (see [`compute_with_model`]).
 pub fn compute(names: &[String], inputs: &EvalInputs) -> Result<BTreeMap<String, f64>> {
     let mut out = BTreeMap::new();
     for n in names {
-        out.extend((find(n)?.compute)(inputs)?);
+        out.extend((find(n)?.codes()?)(inputs)?);
+    }
+    Ok(out)
+}
+
+/// Computes the named metrics of a trained run, model metrics included.
+pub fn compute_with_model(
+    names: &[String],
+    inputs: &EvalInputs,
+    session: &crate::train::Session,
+) -> Result<BTreeMap<String, f64>> {
+    let mut out = BTreeMap::new();
+    for n in names {
+        let scores = match find(n)?.compute {
+            Compute::Codes(f) => f(inputs)?,
+            Compute::Model(f) => f(session, inputs)?,
+        };
+        out.extend(scores);
     }
     Ok(out)
 }
@@ -118,7 +164,25 @@ pub fn compute(names: &[String], inputs: &EvalInputs) -> Result<BTreeMap<String,
 macro_rules! register_metric {
     ($name:literal, $summary:literal, $f:expr) => {
         $crate::prelude::inventory::submit! {
-            $crate::metrics::MetricInfo { name: $name, summary: $summary, compute: $f }
+            $crate::metrics::MetricInfo {
+                name: $name,
+                summary: $summary,
+                compute: $crate::metrics::Compute::Codes($f),
+            }
+        }
+    };
+}
+
+/// Registers a metric that needs the trained model ([`ModelMetricFn`]) under a name.
+#[macro_export]
+macro_rules! register_model_metric {
+    ($name:literal, $summary:literal, $f:expr) => {
+        $crate::prelude::inventory::submit! {
+            $crate::metrics::MetricInfo {
+                name: $name,
+                summary: $summary,
+                compute: $crate::metrics::Compute::Model($f),
+            }
         }
     };
 }

@@ -13,6 +13,17 @@ use carve::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// What concept i's mechanism g_i reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum MaskInput {
+    /// The official code: (Aᵀz)_i = Σ_j A_ji z_j, the parents' blocks summed (k inputs).
+    #[default]
+    Sum,
+    /// The paper: A_i ∘ z, every block weighted by its edge into i and kept apart (n·k inputs), so g_i can be
+    /// any function of its parents, not only of one weighted sum of them.
+    Masked,
+}
+
 /// Where the adjacency starts.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub enum InitialGraph {
@@ -39,6 +50,8 @@ pub struct CausalVaeLayer {
     /// The attention noise term ẽ (false: ẽ = ε̂).
     #[serde(default = "yes")]
     pub attention: bool,
+    #[serde(default)]
+    pub mask_input: MaskInput,
 }
 
 fn default_hidden() -> usize {
@@ -83,6 +96,7 @@ pub struct CausalVaeMaskModel {
     mask: ParallelMlp,
     label: ParallelMlp,
     attention: Option<Tensor>,
+    mask_input: MaskInput,
     n: usize,
     sample_std: f64,
 }
@@ -109,9 +123,20 @@ impl CausalLayerConfig for CausalVaeLayer {
         };
         Ok(Box::new(CausalVaeMaskModel {
             a,
-            mask: ParallelMlp::new(&p.pp("mask"), n, k, &[self.hidden], k, Activation::Elu)?,
+            mask: ParallelMlp::new(
+                &p.pp("mask"),
+                n,
+                match self.mask_input {
+                    MaskInput::Sum => k,
+                    MaskInput::Masked => n * k,
+                },
+                &[self.hidden],
+                k,
+                Activation::Elu,
+            )?,
             label: ParallelMlp::new(&p.pp("label"), n, 1, &[self.hidden], 1, Activation::Elu)?,
             attention,
+            mask_input: self.mask_input,
             n,
             sample_std: self.sample_variance.sqrt(),
         }))
@@ -132,7 +157,15 @@ impl CausalVaeMaskModel {
 
     /// z̃ = g(Aᵀz) + ẽ for SCM latents `z` and noise `e`, both `[B, n, k]`.
     fn mask_output(&self, z: &Tensor, e: &Tensor) -> Result<Tensor> {
-        let m = self.a.t()?.broadcast_matmul(z)?;
+        let m = match self.mask_input {
+            MaskInput::Sum => self.a.t()?.broadcast_matmul(z)?,
+            MaskInput::Masked => {
+                // m[b, i, j, :] = A[j][i] · z[b, j, :], flattened over (j, :).
+                let (b, n, k) = z.dims3()?;
+                let at = self.a.t()?.reshape((1, n, n, 1))?;
+                z.unsqueeze(1)?.broadcast_mul(&at)?.reshape((b, n, n * k))?
+            }
+        };
         let f = self.mask.forward_batch_major(&m)?;
         let e_tilde = match &self.attention {
             Some(mat) => {
@@ -252,6 +285,7 @@ mod tests {
             initial_graph: graph,
             sample_variance: 1e-3,
             attention: false,
+            mask_input: MaskInput::Masked,
         };
         cfg.build(&ctx).unwrap()
     }

@@ -16,6 +16,7 @@ pub mod render;
 
 use super::array::Observations;
 use super::{ArrayDataset, CausalGraph, DataSpec, Dataset, DatasetConfig};
+use crate::components::Do;
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -215,8 +216,22 @@ pub fn render_pendulum(i: f32, j: f32, size: u32, channels: usize) -> Vec<u8> {
     out
 }
 
-/// Renders row-major factor vectors (`n × 4`: i, j, len, mid; only i and j are used, len and mid follow from them)
-/// to `n × channels·size²` floats in [0, 1].
+/// Renders one scene from its four factors (i, j, len, mid): the rod, bob and sun follow i and j, the shadow is
+/// drawn with the given length and position. For factors on the generator's SCM this is the original image; for
+/// others (an intervened shadow, or factors sampled independently to train a factor regressor) it draws exactly
+/// the scene the factors describe.
+pub fn render_scene_from_factors(f: &[f32], size: u32, channels: usize) -> Vec<u8> {
+    let mut scene = PendulumScene::new(f[0] as f64, f[1] as f64);
+    scene.shadow_len = f[2] as f64;
+    scene.shadow_mid = f[3] as f64;
+    let rgba = render_scene_rgba(&scene, size);
+    let mut out = vec![0u8; channels * (size * size) as usize];
+    render::rgba_to_chw(&rgba, size, channels, &mut out);
+    out
+}
+
+/// Renders row-major factor vectors (`n × 4`: i, j, len, mid; see [`render_scene_from_factors`]) to
+/// `n × channels·size²` floats in [0, 1].
 pub fn render_factors(factors: &[f32], size: u32, channels: usize) -> Result<Vec<f32>> {
     validate(size, channels)?;
     if !factors.len().is_multiple_of(4) {
@@ -229,10 +244,10 @@ pub fn render_factors(factors: &[f32], size: u32, channels: usize) -> Result<Vec
     }
     if let Some(bad) = factors
         .chunks_exact(4)
-        .find(|f| !f[0].is_finite() || !f[1].is_finite())
+        .find(|f| f.iter().any(|v| !v.is_finite()))
     {
         return Err(Error::Data(format!(
-            "Pendulum render: non-finite pendulum/light index in factors {bad:?}"
+            "Pendulum render: non-finite factors {bad:?}"
         )));
     }
     let d = channels * (size * size) as usize;
@@ -240,12 +255,47 @@ pub fn render_factors(factors: &[f32], size: u32, channels: usize) -> Result<Vec
     out.par_chunks_mut(d)
         .zip(factors.par_chunks_exact(4))
         .for_each(|(dst, f)| {
-            let img = render_pendulum(f[0], f[1], size, channels);
+            let img = render_scene_from_factors(f, size, channels);
             for (o, &b) in dst.iter_mut().zip(&img) {
                 *o = b as f32 * (1.0 / 255.0);
             }
         });
     Ok(out)
+}
+
+/// The generator's SCM under do(...): intervened factors take their values, the shadow's length and position
+/// are recomputed from (i, j) unless intervened on, and nothing upstream of an intervened factor changes.
+pub fn simulate_do(factors: &[f32], dos: &[Do]) -> Result<Vec<f32>> {
+    if factors.len() != 4 {
+        return Err(Error::Shape {
+            context: "Pendulum simulate_do".into(),
+            expected: "4 factors (pendulum_angle, light_angle, shadow_length, shadow_position)"
+                .into(),
+            got: format!("{}", factors.len()),
+        });
+    }
+    let mut f: Vec<f64> = factors.iter().map(|&v| v as f64).collect();
+    let mut fixed = [false; 4];
+    for d in dos {
+        if d.node >= 4 || !d.value.is_finite() {
+            return Err(Error::Data(format!(
+                "Pendulum simulate_do: bad intervention do({} = {}); nodes are 0..4",
+                d.node, d.value
+            )));
+        }
+        f[d.node] = d.value as f64;
+        fixed[d.node] = true;
+    }
+    if fixed[0] || fixed[1] {
+        let (len, mid) = shadow(theta_of(f[0]), phi_of(f[1]));
+        if !fixed[2] {
+            f[2] = len;
+        }
+        if !fixed[3] {
+            f[3] = mid;
+        }
+    }
+    Ok(f.into_iter().map(|v| v as f32).collect())
 }
 
 /// The dataset spec: images `[channels, size, size]`, four factors and labels, the true graph.
@@ -295,7 +345,8 @@ pub fn generate(size: u32, channels: usize) -> Result<ArrayDataset> {
         test_indices(scenes.len()),
     )?
     .with_file_names(names)
-    .with_renderer(move |f: &[f32]| render_factors(f, size, channels));
+    .with_renderer(move |f: &[f32]| render_factors(f, size, channels))
+    .with_simulator(simulate_do);
     Ok(ds)
 }
 
@@ -482,6 +533,57 @@ mod tests {
         let rendered = ds.render(&factors).unwrap();
         assert_eq!(stored, rendered);
         assert!(ds.render(&factors[..3]).is_err());
+    }
+
+    #[test]
+    fn render_draws_the_given_shadow_and_simulate_do_follows_the_scm() {
+        let size = 64;
+        let (i, j) = (10.0f32, 80.0f32);
+        let scene = PendulumScene::new(i as f64, j as f64);
+        let f = [i, j, scene.shadow_len as f32, scene.shadow_mid as f32];
+        // An off-SCM shadow (as do(shadow_length) asks for) changes only the ground rows.
+        let longer = [f[0], f[1], f[2] + 4.0, f[3]];
+        let a = render_factors(&f, size, 3).unwrap();
+        let b = render_factors(&longer, size, 3).unwrap();
+        let ground_row = Canvas::new(size).to_px(0.0, GROUND_Y).1 as usize;
+        for (k, (x, y)) in a.iter().zip(&b).enumerate() {
+            let row = (k / size as usize) % size as usize;
+            if row.abs_diff(ground_row) > 3 {
+                assert_eq!(x, y, "pixel {k} (row {row}) changed");
+            }
+        }
+        assert!(a.iter().zip(&b).any(|(x, y)| x != y));
+        // do(pendulum) recomputes the shadow; do(shadow) leaves its causes alone.
+        let moved = simulate_do(
+            &f,
+            &[Do {
+                node: 0,
+                value: -20.0,
+            }],
+        )
+        .unwrap();
+        let expect = PendulumScene::new(-20.0, j as f64);
+        assert_eq!(moved[1], j);
+        assert!((moved[2] as f64 - expect.shadow_len).abs() < 1e-5);
+        assert!((moved[3] as f64 - expect.shadow_mid).abs() < 1e-5);
+        let cut = simulate_do(
+            &f,
+            &[Do {
+                node: 3,
+                value: 5.0,
+            }],
+        )
+        .unwrap();
+        assert_eq!(cut, vec![f[0], f[1], f[2], 5.0]);
+        assert!(simulate_do(&f[..3], &[]).is_err());
+        assert!(simulate_do(
+            &f,
+            &[Do {
+                node: 1,
+                value: f32::NAN
+            }]
+        )
+        .is_err());
     }
 
     #[test]
