@@ -85,6 +85,13 @@ pub trait Prior: Send {
     /// `n` draws of the causal layer's input, shape `[n, latent_dim]`.
     fn sample(&self, n: usize, latent_dim: usize, rng: &mut Rng, device: &Device)
         -> Result<Tensor>;
+    /// log p(ε) of causal-layer inputs `z` `[B, latent_dim]`, summed over dimensions: shape `[B]`; `None` for
+    /// priors without a tractable unconditional density (e.g. label-conditional ones). Used by importance-
+    /// weighted likelihood estimates ([`crate::method::Method::log_importance_weights`]).
+    fn log_prob(&self, z: &Tensor) -> Result<Option<Tensor>> {
+        let _ = z;
+        Ok(None)
+    }
 }
 
 pub trait CausalLayer: Send {

@@ -25,4 +25,9 @@ impl Prior for StdNormal {
     fn sample(&self, n: usize, d: usize, rng: &mut Rng, device: &Device) -> Result<Tensor> {
         rng.normal(&[n, d], device)
     }
+    /// log N(z; 0, I) = −½ Σ_j (z_j² + log 2π).
+    fn log_prob(&self, z: &Tensor) -> Result<Option<Tensor>> {
+        let t = (z.sqr()? + (2.0 * std::f64::consts::PI).ln())?;
+        Ok(Some((t.sum(candle_core::D::Minus1)? * -0.5)?))
+    }
 }

@@ -100,6 +100,8 @@ pub struct EvalConfig {
     pub max_samples: usize,
     /// Settings of the `intervention` metric.
     pub intervention: crate::oracle::InterventionEvalConfig,
+    /// Settings of the `betavae_score`, `factorvae_score` and `iw_loglik` metrics.
+    pub scores: crate::metrics::ScoreEvalConfig,
 }
 
 impl Default for EvalConfig {
@@ -109,6 +111,7 @@ impl Default for EvalConfig {
             split: Split::Test,
             max_samples: 10_000,
             intervention: Default::default(),
+            scores: Default::default(),
         }
     }
 }

@@ -36,13 +36,12 @@ impl CausalGraph {
     /// Nodes in an order where every parent precedes its children; `None` if the graph has a cycle.
     /// Every node reachable from `i` by directed edges (not `i` itself unless on a cycle).
     pub fn descendants(&self, i: usize) -> Vec<bool> {
-        let n = self.n();
-        let mut seen = vec![false; n];
+        let mut seen = vec![false; self.n()];
         let mut stack = vec![i];
         while let Some(u) = stack.pop() {
-            for v in 0..n {
-                if self.adj[u][v] && !seen[v] {
-                    seen[v] = true;
+            for (v, seen_v) in seen.iter_mut().enumerate() {
+                if self.adj[u][v] && !*seen_v {
+                    *seen_v = true;
                     stack.push(v);
                 }
             }

@@ -241,4 +241,83 @@ impl Method for ElboMethod {
     fn node_values(&self, x: &Tensor) -> Result<Option<Tensor>> {
         self.parts.causal.node_values(&self.encode(x)?)
     }
+
+    /// `log p(x|z) + log p(z) − log q(z|x)` for `k` draws `z ~ q(z|x)` per row, decoded in chunks of at most 256
+    /// draws. Defined when the causal layer is the identity (`Independent`: z = ε, checked on the posterior means)
+    /// and the prior has a density ([`Prior::log_prob`], e.g. `StdNormal`); `None` otherwise.
+    fn log_importance_weights(
+        &self,
+        x: &Tensor,
+        k: usize,
+        rng: &mut Rng,
+    ) -> Result<Option<Tensor>> {
+        const DRAWS_PER_CALL: usize = 256;
+        let q = self.parts.encoder.encode(x)?;
+        let (b, d) = q.mean.dims2()?;
+        if k == 0 || b == 0 {
+            return Err(crate::Error::msg(
+                "importance weights need at least one row and one sample",
+            ));
+        }
+        if self.parts.prior.log_prob(&q.mean)?.is_none() {
+            return Ok(None);
+        }
+        let probe = Batch {
+            x: x.clone(),
+            labels: None,
+            factors: None,
+        };
+        let z_mean = self
+            .parts
+            .causal
+            .forward(&q.mean, &probe, None, &mut BTreeMap::new())?;
+        let moved = (z_mean - &q.mean)?
+            .abs()?
+            .flatten_all()?
+            .max(0)?
+            .to_dtype(candle_core::DType::F32)?
+            .to_scalar::<f32>()?;
+        if moved != 0.0 {
+            return Ok(None);
+        }
+        let std = q.std()?;
+        let obs: Vec<usize> = x.dims()[1..].to_vec();
+        let log_2pi = (2.0 * std::f64::consts::PI).ln();
+        let per_call = (DRAWS_PER_CALL / b).clamp(1, k);
+        let mut chunks = Vec::new();
+        let mut done = 0;
+        while done < k {
+            let kc = per_call.min(k - done);
+            let noise = rng
+                .normal(&[b, kc, d], x.device())?
+                .to_dtype(q.mean.dtype())?;
+            let z = (q
+                .mean
+                .unsqueeze(1)?
+                .broadcast_add(&std.unsqueeze(1)?.broadcast_mul(&noise)?))?
+            .reshape((b * kc, d))?;
+            // log q(z|x) = −½ Σ (noise² + log σ² + log 2π), since (z − μ)/σ is the noise.
+            let log_q =
+                ((noise.sqr()?.broadcast_add(&q.logvar.unsqueeze(1)?)? + log_2pi)?.sum(2)? * -0.5)?;
+            let log_p = self
+                .parts
+                .prior
+                .log_prob(&z)?
+                .ok_or_else(|| crate::Error::msg("the prior lost its log density"))?
+                .reshape((b, kc))?;
+            let mut shape = vec![b, kc];
+            shape.extend_from_slice(&obs);
+            let mut flat = vec![b * kc];
+            flat.extend_from_slice(&obs);
+            let xs = x.unsqueeze(1)?.broadcast_as(shape)?.reshape(flat)?;
+            let nll = self
+                .parts
+                .decoder
+                .nll(&xs, &self.parts.decoder.decode(&z)?)?
+                .reshape((b, kc))?;
+            chunks.push(((log_p - nll)? - log_q)?);
+            done += kc;
+        }
+        Ok(Some(Tensor::cat(&chunks, 1)?))
+    }
 }

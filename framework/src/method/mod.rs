@@ -105,6 +105,19 @@ pub trait Method: Send {
     fn graph(&self) -> Result<Option<Tensor>> {
         Ok(None)
     }
+    /// Log importance weights of `k` posterior draws per row of `x`, `[B, k]`:
+    /// `log p(x, z_j) − log q(z_j | x)` with `z_j ~ q(·|x)` (methods.md §9.7), so that
+    /// `log (1/k) Σ_j exp(w_j)` is the importance-weighted bound on log p(x) and `mean_j w_j` a Monte Carlo ELBO.
+    /// `None` (the default) for methods without tractable prior and posterior densities.
+    fn log_importance_weights(
+        &self,
+        x: &Tensor,
+        k: usize,
+        rng: &mut Rng,
+    ) -> Result<Option<Tensor>> {
+        let _ = (x, k, rng);
+        Ok(None)
+    }
 }
 
 #[typetag::serde]

@@ -1,12 +1,16 @@
 //! Metrics, each registered by name with `inventory` so configs, `carve eval --metrics` and `carve metrics`
 //! can select them. A metric reads the evaluation inputs and returns one or more named numbers.
 
+mod betavae_score;
 mod cluster_accuracy;
 mod dci;
 pub mod discretize;
+mod factorvae_score;
 mod frechet;
 mod gbt;
+mod iw_loglik;
 mod linear_r;
+mod logistic;
 mod mcc;
 mod mic;
 mod mig;
@@ -14,19 +18,29 @@ mod model_terms;
 mod modularity;
 mod sap;
 mod shd;
+mod simulated;
 
+pub use betavae_score::{betavae_score, betavae_score_of, BetaVaeScore, BetaVaeScoreConfig};
 pub use cluster_accuracy::cluster_accuracy;
 pub use dci::{completeness, dci, disentanglement, DciResult};
 pub use discretize::{make_discretizer, Columns, DlibConfig, LabelledSplit};
+pub use factorvae_score::{
+    factorvae_score, factorvae_score_of, FactorVaeScore, FactorVaeScoreConfig,
+};
 pub use frechet::frechet_distance;
 pub use gbt::GradientBoosting;
+pub use iw_loglik::{iw_loglik_of, iw_rows, log_mean_exp, IwLoglik, IwLoglikConfig};
 pub use linear_r::{consistency_pattern_a, consistency_pattern_z, consistent_r, linear_r};
+pub use logistic::{LogisticConfig, LogisticRegression};
 pub use mcc::{mcc, Correlation, MccResult};
 pub use mic::{mic, MicParams, MicResult};
 pub use mig::mig;
 pub use modularity::{modularity, modularity_of};
 pub use sap::{linear_svc_1d, sap_continuous, sap_discrete, LinearSvc1d};
 pub use shd::{align_rows, align_square, binarize, shd_classical, shd_elementwise};
+pub use simulated::{
+    encode_rendered, require_simulator, FactorRange, FactorSampler, ScoreEvalConfig,
+};
 
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;

@@ -188,9 +188,9 @@ pub fn intervention_accuracy(
     let mut drift_all = Tally::default();
     let mut nondesc_truth = Tally::default();
     let mut desc_per_factor = vec![Tally::default(); k];
-    for i in 0..k {
+    for (i, name) in names.iter().enumerate() {
         let (a, b) = fit_line(&col(&factors, i), &col(&nodes, i));
-        out.insert(format!("intervention_slope_{}", names[i]), b as f64);
+        out.insert(format!("intervention_slope_{name}"), b as f64);
         let desc = graph.descendants(i);
         let (mut d_i, mut t_i, mut drift_i) =
             (Tally::default(), Tally::default(), Tally::default());
@@ -220,7 +220,6 @@ pub fn intervention_accuracy(
                 }
             }
         }
-        let name = &names[i];
         out.insert(format!("intervention_target_mae_{name}"), t_i.mae());
         out.insert(format!("intervention_target_acc_{name}"), t_i.acc());
         if d_i.n > 0.0 {

@@ -77,28 +77,47 @@ impl Session {
                 .to_dtype(candle_core::DType::F32)?
                 .to_vec1::<f32>()?;
             crate::viz::save_heatmap(&figures.join("graph.png"), &values, n, 48)?;
-            self.intervention_sweep(&figures.join("interventions.png"), 0, n, 8, 1.5)?;
+            let ranges = self.node_ranges(n)?;
+            let middle = self.data.split(Split::Test).len() / 2;
+            self.intervention_sweep(&figures.join("interventions.png"), middle, &ranges, 8)?;
         }
         Ok(())
     }
 
-    /// One row per causal node: do(node = v) on test image `row`, v sweeping ±`range` over `steps` columns
-    /// (as the intervention figure of the CausalVAE paper).
+    /// Per causal node, the 5% and 95% quantiles of the model's node values over (up to) 512 test images, so a
+    /// sweep stays where the model has seen data; ±1.5 for methods that do not report node values.
+    pub fn node_ranges(&self, nodes: usize) -> Result<Vec<(f32, f32)>> {
+        let batch = self.sample_batch(Split::Test, 512)?;
+        let Some(v) = self.method.node_values(&batch.x)? else {
+            return Ok(vec![(-1.5, 1.5); nodes]);
+        };
+        let (b, n) = v.dims2()?;
+        let v = v.to_vec2::<f32>()?;
+        Ok((0..n.min(nodes))
+            .map(|i| {
+                let mut col: Vec<f32> = v.iter().map(|r| r[i]).collect();
+                col.sort_by(f32::total_cmp);
+                (col[b / 20], col[b - 1 - b / 20])
+            })
+            .collect())
+    }
+
+    /// One row per causal node: do(node = v) on test image `row`, v sweeping `ranges[node]` over `steps`
+    /// columns (as the intervention figure of the CausalVAE paper).
     pub fn intervention_sweep(
         &self,
         path: &Path,
         row: usize,
-        nodes: usize,
+        ranges: &[(f32, f32)],
         steps: usize,
-        range: f32,
     ) -> Result<()> {
         let rows = self.data.split(Split::Test);
         let r = rows.get(row).copied().unwrap_or(rows[0]);
         let x = make_batch(self.data.as_ref(), &[r], &self.device, &mut Vec::new())?.x;
-        let mut images = Vec::with_capacity(nodes * steps);
-        for node in 0..nodes {
+        let mut images = Vec::with_capacity(ranges.len() * steps);
+        for (node, &(lo, hi)) in ranges.iter().enumerate() {
             for s in 0..steps {
-                let value = -range + 2.0 * range * s as f32 / (steps - 1).max(1) as f32;
+                let value = lo + (hi - lo) * s as f32 / (steps - 1).max(1) as f32;
                 images.push(
                     self.method
                         .intervene(&x, &[crate::components::Do { node, value }])?,

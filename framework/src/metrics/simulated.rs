@@ -1,0 +1,398 @@
+//! Shared parts of the scores that draw fresh data instead of reading the evaluation split: the `eval.scores`
+//! config section, the factor sampler (independent draws over each factor's observed range) and the
+//! render → encode pipeline a trained run offers them.
+
+use super::{BetaVaeScoreConfig, FactorVaeScoreConfig, IwLoglikConfig};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::method::Method;
+use crate::rng::Rng;
+use candle_core::{Device, Tensor};
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+
+/// The `eval.scores` section of a config: settings of `betavae_score`, `factorvae_score` and `iw_loglik`,
+/// e.g. `--set eval.scores.betavae.train_points=1000`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScoreEvalConfig {
+    pub betavae: BetaVaeScoreConfig,
+    pub factorvae: FactorVaeScoreConfig,
+    pub iw_loglik: IwLoglikConfig,
+}
+
+/// How one factor is drawn.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FactorRange {
+    /// Uniform on `[lo, hi]` (a point when `lo == hi`).
+    Continuous { lo: f32, hi: f32 },
+    /// Uniform over these values (the distinct values observed for an integer-valued factor).
+    Discrete(Vec<f32>),
+}
+
+/// Draws factor vectors with every factor independent, as disentanglement_lib's `sample_factors` does (there:
+/// uniform over each factor's grid of values).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FactorSampler {
+    pub ranges: Vec<FactorRange>,
+}
+
+impl FactorSampler {
+    pub fn new(ranges: Vec<FactorRange>) -> Result<Self> {
+        if ranges.is_empty() {
+            return Err(Error::Data(
+                "a factor sampler needs at least one factor".into(),
+            ));
+        }
+        for (j, r) in ranges.iter().enumerate() {
+            let ok = match r {
+                FactorRange::Continuous { lo, hi } => lo.is_finite() && hi.is_finite() && lo <= hi,
+                FactorRange::Discrete(v) => !v.is_empty() && v.iter().all(|x| x.is_finite()),
+            };
+            if !ok {
+                return Err(Error::Data(format!(
+                    "factor {j}: bad sampling range {r:?} (needs finite values, lo ≤ hi)"
+                )));
+            }
+        }
+        Ok(Self { ranges })
+    }
+
+    /// From observed factors (`n × k`, row-major): a factor whose values are all integers is drawn uniformly
+    /// from its distinct observed values, any other uniformly on `[min, max]` of its observed values.
+    pub fn from_observed(factors: &[f32], k: usize) -> Result<Self> {
+        if k == 0 || factors.is_empty() || !factors.len().is_multiple_of(k) {
+            return Err(Error::Shape {
+                context: "factor sampler".into(),
+                expected: format!("a non-empty n × {k} factor matrix"),
+                got: format!("{} values", factors.len()),
+            });
+        }
+        let mut ranges = Vec::with_capacity(k);
+        for j in 0..k {
+            let col: Vec<f32> = factors.iter().skip(j).step_by(k).copied().collect();
+            if let Some(bad) = col.iter().find(|v| !v.is_finite()) {
+                return Err(Error::Data(format!(
+                    "factor {j} has a non-finite value {bad}"
+                )));
+            }
+            if col.iter().all(|v| v.fract() == 0.0) {
+                let mut values = col;
+                values.sort_by(f32::total_cmp);
+                values.dedup();
+                ranges.push(FactorRange::Discrete(values));
+            } else {
+                let lo = col.iter().copied().fold(f32::INFINITY, f32::min);
+                let hi = col.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                ranges.push(FactorRange::Continuous { lo, hi });
+            }
+        }
+        Self::new(ranges)
+    }
+
+    /// The ranges observed over all rows of `data`.
+    pub fn for_dataset(data: &dyn Dataset) -> Result<Self> {
+        let rows: Vec<usize> = (0..data.len()).collect();
+        let factors = data
+            .factors(&rows)
+            .ok_or_else(|| Error::Data("this dataset has no true factors to sample".into()))?;
+        Self::from_observed(&factors, data.spec().factor_names.len())
+    }
+
+    pub fn k(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// `n` independent factor vectors, row-major `n × k`.
+    pub fn sample(&self, n: usize, rng: &mut Rng) -> Vec<f32> {
+        let k = self.k();
+        let mut out = Vec::with_capacity(n * k);
+        for _ in 0..n {
+            for r in &self.ranges {
+                out.push(match r {
+                    FactorRange::Continuous { lo, hi } if lo < hi => {
+                        lo + (hi - lo) * rng.inner().random::<f32>()
+                    }
+                    FactorRange::Continuous { lo, .. } => *lo,
+                    FactorRange::Discrete(v) => v[rng.below(v.len())],
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Rows per `render` + `encode` call of [`encode_rendered`].
+const RENDER_BATCH: usize = 256;
+
+/// Renders factor vectors (`n × k`, row-major) with the dataset's simulator and encodes them with the method:
+/// `n × d` codes (the method's [`Method::encode`], i.e. posterior means), row-major.
+pub fn encode_rendered(
+    data: &dyn Dataset,
+    method: &dyn Method,
+    device: &Device,
+    factors: &[f32],
+) -> Result<Vec<f32>> {
+    let spec = data.spec();
+    let k = spec.factor_names.len();
+    if k == 0 || !factors.len().is_multiple_of(k) {
+        return Err(Error::Shape {
+            context: "encode_rendered".into(),
+            expected: format!("n × {k} factor values"),
+            got: format!("{} values", factors.len()),
+        });
+    }
+    let mut codes = Vec::new();
+    for chunk in factors.chunks(RENDER_BATCH * k) {
+        let n = chunk.len() / k;
+        let obs = data.render(chunk)?;
+        if obs.len() != n * spec.obs_len() {
+            return Err(Error::Shape {
+                context: "rendered observations".into(),
+                expected: format!("{n} × {} values", spec.obs_len()),
+                got: format!("{} values", obs.len()),
+            });
+        }
+        let mut shape = vec![n];
+        shape.extend_from_slice(&spec.obs_shape);
+        let x = Tensor::from_vec(obs, shape, device)?;
+        let z = method.encode(&x)?.to_dtype(candle_core::DType::F32)?;
+        codes.extend(z.flatten_all()?.to_vec1::<f32>()?);
+    }
+    Ok(codes)
+}
+
+/// Checks that a dataset can serve a score that renders scenes from factors.
+pub fn require_simulator(data: &dyn Dataset, metric: &str) -> Result<()> {
+    if !data.can_render() {
+        return Err(Error::Data(format!(
+            "metric `{metric}` renders new scenes from factor vectors: it needs a simulator dataset (e.g. Pendulum); this dataset cannot render"
+        )));
+    }
+    if data.spec().factor_names.is_empty() {
+        return Err(Error::Data(format!(
+            "metric `{metric}` needs a dataset with true factors"
+        )));
+    }
+    Ok(())
+}
+
+/// Codes returned for `rows` factor vectors: checks the count and finiteness, returns the code dimension.
+pub(crate) fn code_dim(codes: &[f32], rows: usize, metric: &str) -> Result<usize> {
+    if rows == 0 || codes.is_empty() || !codes.len().is_multiple_of(rows) {
+        return Err(Error::Shape {
+            context: format!("{metric}: codes"),
+            expected: format!("{rows} rows of d ≥ 1 values"),
+            got: format!("{} values", codes.len()),
+        });
+    }
+    if codes.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Data(format!(
+            "{metric}: the representation has non-finite values"
+        )));
+    }
+    Ok(codes.len() / rows)
+}
+
+/// Samplers, mixing matrices, a tiny dataset and an identity-encoder model shared by the score tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+    use crate::components::{Independent, MlpDecoder, MlpEncoder, StdNormal};
+    use crate::data::{ArrayDataset, DataSpec, Observations};
+    use crate::dist::Likelihood;
+    use crate::method::{ElboMethod, ElboParts, MethodContext};
+    use crate::optim::AdamConfig;
+
+    /// Four factors: uniform on [0, 1], ten integers, uniform on [−2, 5], three integers.
+    pub fn mixed_sampler() -> FactorSampler {
+        FactorSampler::new(vec![
+            FactorRange::Continuous { lo: 0.0, hi: 1.0 },
+            FactorRange::Discrete((0..10).map(|v| v as f32).collect()),
+            FactorRange::Continuous { lo: -2.0, hi: 5.0 },
+            FactorRange::Discrete(vec![0.0, 1.0, 2.0]),
+        ])
+        .unwrap()
+    }
+
+    /// `k` factors uniform on [0, 1].
+    pub fn unit_sampler(k: usize) -> FactorSampler {
+        FactorSampler::new(vec![FactorRange::Continuous { lo: 0.0, hi: 1.0 }; k]).unwrap()
+    }
+
+    /// A random `k × k` rotation (Gram–Schmidt of a Gaussian matrix), row-major.
+    pub fn random_rotation(k: usize, seed: u64) -> Vec<f64> {
+        let mut rng = Rng::new(seed);
+        let mut rows: Vec<Vec<f64>> = Vec::new();
+        while rows.len() < k {
+            let mut v: Vec<f64> = rng.normal_vec(k).into_iter().map(f64::from).collect();
+            for r in &rows {
+                let dot: f64 = v.iter().zip(r).map(|(a, b)| a * b).sum();
+                v.iter_mut().zip(r).for_each(|(a, b)| *a -= dot * b);
+            }
+            let norm = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+            if norm > 1e-6 {
+                rows.push(v.into_iter().map(|a| a / norm).collect());
+            }
+        }
+        rows.concat()
+    }
+
+    /// The 4 × 4 rotation that mixes every factor into every code with equal weight (Hadamard / 2).
+    pub fn equal_mixing() -> Vec<f64> {
+        [
+            [1.0, 1.0, 1.0, 1.0],
+            [1.0, -1.0, 1.0, -1.0],
+            [1.0, 1.0, -1.0, -1.0],
+            [1.0, -1.0, -1.0, 1.0],
+        ]
+        .iter()
+        .flatten()
+        .map(|v| v * 0.5)
+        .collect()
+    }
+
+    /// 400 rows whose observation is the factor vector itself (`obs_shape = [k]`); factor 0 takes the
+    /// integers 0..9, the others are uniform on [0, 1]. `render` (when asked for) returns the factors.
+    pub fn identity_dataset(k: usize, render: bool) -> ArrayDataset {
+        let n = 400;
+        let mut rng = Rng::new(11);
+        let mut factors = rng.uniform_vec(n * k, 0.0, 1.0);
+        for r in 0..n {
+            factors[r * k] = (r % 10) as f32;
+        }
+        let spec = DataSpec {
+            obs_shape: vec![k],
+            factor_names: (0..k).map(|j| format!("f{j}")).collect(),
+            label_names: vec![],
+            graph: None,
+        };
+        let data = ArrayDataset::new(
+            spec,
+            Observations::F32(factors.clone()),
+            Some(factors),
+            None,
+            (300..n).collect(),
+        )
+        .unwrap();
+        if render {
+            data.with_renderer(|f| Ok(f.to_vec()))
+        } else {
+            data
+        }
+    }
+
+    /// A linear-Gaussian VAE on `obs_len`-vectors with `d` latents: `Independent` causal layer, `StdNormal` prior,
+    /// linear encoder and decoder (`hidden: []`), Gaussian likelihood with std `std`.
+    pub fn linear_vae(obs_len: usize, d: usize, std: f64) -> ElboMethod {
+        let spec = DataSpec {
+            obs_shape: vec![obs_len],
+            factor_names: vec![],
+            label_names: vec![],
+            graph: None,
+        };
+        let encoder = MlpEncoder {
+            hidden: vec![],
+            activation: Default::default(),
+        };
+        let decoder = MlpDecoder {
+            hidden: vec![],
+            activation: Default::default(),
+            likelihood: Likelihood::Gaussian { std },
+        };
+        let parts = ElboParts {
+            latent_dim: d,
+            encoder: &encoder,
+            causal: &Independent {},
+            prior: &StdNormal {},
+            decoder: &decoder,
+            objectives: &[],
+            sample_posterior: true,
+        };
+        let optimizer = AdamConfig::default();
+        let ctx = MethodContext {
+            spec: &spec,
+            device: Device::Cpu,
+            seed: 0,
+            optimizer: &optimizer,
+        };
+        ElboMethod::new(&parts, &ctx).unwrap()
+    }
+
+    /// Sets a parameter of `method` by name (row-major values).
+    pub fn set_param(method: &ElboMethod, name: &str, values: &[f32]) {
+        let map = method.varmaps()[0].data().lock().unwrap();
+        let var = map
+            .get(name)
+            .unwrap_or_else(|| panic!("no parameter {name}"));
+        let t = Tensor::from_slice(values, var.dims(), &Device::Cpu).unwrap();
+        var.set(&t).unwrap();
+    }
+
+    /// A model whose encoder mean is its input (`k`-vectors), so its codes are the rendered factors.
+    pub fn identity_method(k: usize) -> ElboMethod {
+        let m = linear_vae(k, k, 1.0);
+        let mut w = vec![0f32; k * 2 * k];
+        for i in 0..k {
+            w[i * 2 * k + i] = 1.0;
+        }
+        set_param(&m, "encoder.fc0.weight", &w);
+        set_param(&m, "encoder.fc0.bias", &vec![0.0; 2 * k]);
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Experiment;
+
+    #[test]
+    fn integer_factors_sample_observed_values_and_others_their_range() {
+        let f = [1.0, 0.5, 3.0, 2.25, 1.0, 1.5, 7.0, 0.75];
+        let s = FactorSampler::from_observed(&f, 2).unwrap();
+        assert_eq!(
+            s.ranges,
+            vec![
+                FactorRange::Discrete(vec![1.0, 3.0, 7.0]),
+                FactorRange::Continuous { lo: 0.5, hi: 2.25 }
+            ]
+        );
+        let draws = s.sample(500, &mut Rng::new(0));
+        assert!(draws
+            .chunks(2)
+            .all(|r| [1.0, 3.0, 7.0].contains(&r[0]) && (0.5..=2.25).contains(&r[1])));
+        assert!(FactorSampler::from_observed(&[1.0, f32::NAN], 1).is_err());
+        assert!(FactorSampler::from_observed(&[1.0, 2.0, 3.0], 2).is_err());
+    }
+
+    #[test]
+    fn score_settings_parse_and_override() {
+        let text = r#"(
+            data: {"Pendulum": ()},
+            model: {"Elbo": (latent_dim: 2, encoder: {"Mlp": (hidden: [])}, decoder: {"Mlp": (hidden: [])})},
+            eval: (scores: (betavae: (train_points: 100))),
+        )"#;
+        let exp = Experiment::parse(
+            text,
+            "test",
+            &[
+                "eval.scores.factorvae.batch_size=8".into(),
+                "eval.scores.iw_loglik.samples=7".into(),
+            ],
+        )
+        .unwrap();
+        let s = &exp.eval.scores;
+        assert_eq!(
+            (s.betavae.train_points, s.betavae.eval_points),
+            (100, 5_000)
+        );
+        assert_eq!(
+            (s.factorvae.batch_size, s.factorvae.train_points),
+            (8, 10_000)
+        );
+        assert_eq!(s.iw_loglik.samples, 7);
+        let bad = Experiment::parse(text, "test", &["eval.scores.betavae.nope=1".into()]);
+        assert!(bad.is_err());
+    }
+}
