@@ -131,6 +131,13 @@ pub fn data(name: &str, out: &Path, set: &[String]) -> Result<()> {
     Ok(())
 }
 
+pub fn figures(run_dir: &Path, device: &str) -> Result<()> {
+    let session = Session::open(run_dir, carve::runtime::device(device)?)?;
+    session.write_figures()?;
+    println!("figures written to {}", run_dir.join("figures").display());
+    Ok(())
+}
+
 pub fn traverse(
     run_dir: &Path,
     out: &Path,

@@ -83,6 +83,12 @@ enum Command {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// Redraws a run's standard figures (reconstructions, traversal, graph, interventions) from its checkpoint.
+    Figures {
+        run_dir: PathBuf,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// Latent traversal grid of a trained run: one row per latent.
     Traverse {
         run_dir: PathBuf,
@@ -137,6 +143,7 @@ fn run(cli: Cli) -> Result<()> {
             out,
             device,
         } => commands::intervene(&run_dir, &dos, n, &out, &device),
+        Command::Figures { run_dir, device } => commands::figures(&run_dir, &device),
         Command::Traverse {
             run_dir,
             out,

@@ -125,6 +125,17 @@ fn train_eval_traverse_on_a_small_run() {
     assert!(e.contains("did you mean light_angle"), "{e}");
     let e = fails(&["eval", run_s, "--metrics", "mccc"]);
     assert!(e.contains("did you mean mcc"), "{e}");
+    // A model metric cannot be computed from exported codes alone: it says where to compute it.
+    let e = fails(&[
+        "metrics",
+        npz.to_str().unwrap(),
+        "--metrics",
+        "intervention",
+    ]);
+    assert!(e.contains("carve eval"), "{e}");
+    std::fs::remove_dir_all(run.join("figures")).unwrap();
+    ok(&["figures", run_s]);
+    assert!(run.join("figures/reconstructions.png").exists());
 }
 
 #[test]

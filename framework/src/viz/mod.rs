@@ -34,8 +34,19 @@ pub fn grid(
     Ok((out, vec![c, gh, gw]))
 }
 
+/// Images smaller than this are enlarged (nearest neighbour, whole factors) in figures, so a grid of 32-pixel
+/// renders stays readable.
+const MIN_FIGURE_SIDE: usize = 64;
+
 /// Saves a `[N, C, H, W]` tensor as a grid PNG with `ncols` columns.
 pub fn save_tensor_grid(path: &Path, images: &Tensor, ncols: usize) -> Result<()> {
+    let mut images = images.clone();
+    if let [_, _, h, w] = *images.dims() {
+        let scale = MIN_FIGURE_SIDE.div_ceil(h.max(1));
+        if scale > 1 {
+            images = images.upsample_nearest2d(h * scale, w * scale)?;
+        }
+    }
     let dims = images.dims().to_vec();
     let values = images
         .to_dtype(candle_core::DType::F32)?
