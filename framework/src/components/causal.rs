@@ -47,6 +47,10 @@ pub fn set_columns(z: &Tensor, dos: &[Do]) -> Result<Tensor> {
 }
 
 impl CausalLayer for Independent {
+    fn is_identity(&self) -> bool {
+        true
+    }
+
     fn forward(
         &self,
         eps: &Tensor,

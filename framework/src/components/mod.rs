@@ -112,6 +112,10 @@ pub trait CausalLayer: Send {
     fn abduct(&self, z: &Tensor) -> Result<Tensor>;
     /// z under do(...): fix the intervened nodes, recompute their descendants from `eps`.
     fn intervene(&self, eps: &Tensor, dos: &[Do]) -> Result<Tensor>;
+    /// Whether `forward` is the identity (z = ε), so densities over ε are densities over z.
+    fn is_identity(&self) -> bool {
+        false
+    }
     /// One scalar per causal node from z `[B, d]`, in the units `Do::value` takes: `[B, n]`. The default
     /// splits z into `n` equal blocks (one per node of `graph`) and averages each, which is how layers that
     /// intervene on whole blocks (and CausalVAE's MIC/TIC recipe) read a concept. `None` without a graph.
