@@ -220,6 +220,67 @@ pub(crate) mod test_support {
         FactorSampler::new(vec![FactorRange::Continuous { lo: 0.0, hi: 1.0 }; k]).unwrap()
     }
 
+    /// Codes = `m` (`d × k`, row-major) applied to each factor row, plus Gaussian noise of std `noise`.
+    pub fn linear_codes(
+        m: &[f64],
+        k: usize,
+        noise: f32,
+        seed: u64,
+    ) -> impl FnMut(&[f32]) -> Result<Vec<f32>> {
+        let m = m.to_vec();
+        let d = m.len() / k;
+        let mut rng = Rng::new(seed);
+        move |f: &[f32]| {
+            let e = rng.normal_vec(f.len() / k * d);
+            Ok(f.chunks_exact(k)
+                .flat_map(|row| {
+                    (0..d)
+                        .map(|i| (0..k).map(|j| m[i * k + j] * row[j] as f64).sum::<f64>() as f32)
+                        .collect::<Vec<_>>()
+                })
+                .zip(e)
+                .map(|(c, e)| c + noise * e)
+                .collect())
+        }
+    }
+
+    /// The k × k identity, row-major.
+    pub fn identity(k: usize) -> Vec<f64> {
+        (0..k * k).map(|i| (i / k == i % k) as u8 as f64).collect()
+    }
+
+    /// A score that sees `k` factors uniform on [0, 1] through `codes` and returns its eval accuracy.
+    pub type ScoreOf<'a> = &'a dyn Fn(usize, &mut dyn FnMut(&[f32]) -> Result<Vec<f32>>) -> f64;
+
+    /// The ranking both fixed-factor scores must produce. With 10 factors a random rotation spreads every factor
+    /// over many codes and the score drops well below the identity's; with 4 factors a random rotation usually
+    /// keeps one dominant code per factor and still scores high (both scores only ask that fixing a factor leaves
+    /// a distinctive trace), so the 4-factor case uses the rotation that mixes every factor equally into every
+    /// code, which scores at chance. Codes independent of the factors score at chance (1/k).
+    pub fn assert_scores_rank_codes(name: &str, score: ScoreOf) {
+        let ident = score(10, &mut linear_codes(&identity(10), 10, 0.01, 1));
+        let rotated = score(10, &mut linear_codes(&random_rotation(10, 5), 10, 0.01, 1));
+        let ident4 = score(4, &mut linear_codes(&identity(4), 4, 0.01, 1));
+        let rotated4 = score(4, &mut linear_codes(&random_rotation(4, 5), 4, 0.01, 1));
+        let mixed4 = score(4, &mut linear_codes(&equal_mixing(), 4, 0.01, 1));
+        let mut noise_rng = Rng::new(9);
+        let noise4 = score(4, &mut |f: &[f32]| Ok(noise_rng.normal_vec(f.len())));
+        let noise10 = score(10, &mut |f: &[f32]| Ok(noise_rng.normal_vec(f.len())));
+        println!(
+            "{name} (uniform factors): k=10 identity {ident:.4}, random rotation {rotated:.4}, noise {noise10:.4}; \
+             k=4 identity {ident4:.4}, random rotation {rotated4:.4}, equal mixing {mixed4:.4}, noise {noise4:.4}"
+        );
+        assert!(
+            ident >= 0.95 && ident4 >= 0.95,
+            "{name}: identity {ident} / {ident4}"
+        );
+        assert!(rotated < 0.8, "{name}: rotation {rotated}");
+        assert!(rotated4 <= ident4, "{name}: k=4 rotation {rotated4}");
+        assert!(mixed4 < 0.35, "{name}: equal mixing {mixed4}");
+        assert!((noise4 - 0.25).abs() < 0.06, "{name}: noise k=4 {noise4}");
+        assert!((noise10 - 0.1).abs() < 0.05, "{name}: noise k=10 {noise10}");
+    }
+
     /// A random `k × k` rotation (Gram–Schmidt of a Gaussian matrix), row-major.
     pub fn random_rotation(k: usize, seed: u64) -> Vec<f64> {
         let mut rng = Rng::new(seed);
