@@ -267,7 +267,7 @@ mod tests {
     use carve::data::DataSpec;
     use carve::nn::Params;
 
-    fn layer(graph: InitialGraph) -> Box<dyn CausalLayer> {
+    fn layer(graph: InitialGraph, mask_input: MaskInput) -> Box<dyn CausalLayer> {
         let spec = DataSpec {
             obs_shape: vec![2],
             factor_names: vec![],
@@ -285,7 +285,7 @@ mod tests {
             initial_graph: graph,
             sample_variance: 1e-3,
             attention: false,
-            mask_input: MaskInput::Masked,
+            mask_input,
         };
         cfg.build(&ctx).unwrap()
     }
@@ -294,9 +294,17 @@ mod tests {
         t.reshape((t.dims()[0] * 3, 2)).unwrap().to_vec2().unwrap()
     }
 
+    /// Both mechanism inputs: the code's summed parents and the paper's masked parents.
+    const INPUTS: [MaskInput; 2] = [MaskInput::Sum, MaskInput::Masked];
+
     #[test]
     fn no_intervention_equals_the_deterministic_forward() {
-        let l = layer(InitialGraph::Official);
+        for input in INPUTS {
+            no_intervention_case(layer(InitialGraph::Official, input));
+        }
+    }
+
+    fn no_intervention_case(l: Box<dyn CausalLayer>) {
         let eps = Tensor::new(&[[0.3f32, -1.0, 0.5, 0.2, 1.5, -0.7]], &Device::Cpu).unwrap();
         let batch = Batch {
             x: eps.clone(),
@@ -309,12 +317,14 @@ mod tests {
 
     #[test]
     fn do_on_a_cause_changes_its_descendants_only() {
-        // Graph 0 → 2 only: concept 1 is neither a cause nor an effect of 0.
-        let l = layer(InitialGraph::Matrix(vec![
-            vec![0.0, 0.0, 1.0],
-            vec![0.0; 3],
-            vec![0.0; 3],
-        ]));
+        for input in INPUTS {
+            // Graph 0 → 2 only: concept 1 is neither a cause nor an effect of 0.
+            let graph = InitialGraph::Matrix(vec![vec![0.0, 0.0, 1.0], vec![0.0; 3], vec![0.0; 3]]);
+            descendants_case(layer(graph, input));
+        }
+    }
+
+    fn descendants_case(l: Box<dyn CausalLayer>) {
         let eps = Tensor::new(&[[0.3f32, -1.0, 0.5, 0.2, 1.5, -0.7]], &Device::Cpu).unwrap();
         let before = blocks(&l.intervene(&eps, &[]).unwrap());
         let after = blocks(
