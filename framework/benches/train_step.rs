@@ -40,6 +40,7 @@ fn setup(model: &str, obs_shape: &[usize]) -> (Box<dyn Method>, Batch, Rng) {
         factor_names: vec![],
         label_names: vec![],
         graph: None,
+        ..Default::default()
     };
     let optimizer = AdamConfig::default();
     let ctx = MethodContext {
@@ -56,6 +57,7 @@ fn setup(model: &str, obs_shape: &[usize]) -> (Box<dyn Method>, Batch, Rng) {
         x,
         labels: None,
         factors: None,
+        actions: None,
     };
     (method, batch, Rng::new(7))
 }

@@ -27,6 +27,17 @@ pub fn collect(session: &Session, split: Split, max_samples: usize) -> Result<Ev
     for chunk in rows.chunks(EVAL_BATCH) {
         let batch = make_batch(session.data.as_ref(), chunk, &session.device, &mut scratch)?;
         let codes = session.method.encode(&batch.x)?;
+        let frames = session.data.spec().frames();
+        if codes.dims().len() != 2 || codes.dims()[0] != chunk.len() * frames {
+            return Err(Error::Shape {
+                context: "method.encode output".into(),
+                expected: format!(
+                    "[{} rows (batch × frames), latent_dim]",
+                    chunk.len() * frames
+                ),
+                got: format!("{:?}", codes.dims()),
+            });
+        }
         inputs.d = codes.dims()[1];
         inputs.codes.extend(codes.flatten_all()?.to_vec1::<f32>()?);
         if let Some(f) = session.data.factors(chunk) {
@@ -49,6 +60,15 @@ pub fn collect(session: &Session, split: Split, max_samples: usize) -> Result<Ev
         );
     }
     inputs.true_graph = session.data.spec().graph.as_ref().map(|g| g.adj.concat());
+    for (name, probs) in session.method.latent_graphs()? {
+        let (r, c) = probs.dims2()?;
+        let values = probs
+            .to_dtype(candle_core::DType::F32)?
+            .flatten_all()?
+            .to_vec1()?;
+        inputs.learned_latent_graphs.push((name, r, c, values));
+    }
+    inputs.true_latent_graphs = session.data.spec().latent_graphs.clone();
     inputs.model_terms = sums
         .into_iter()
         .map(|(k, v)| (k, v / rows.len() as f64))

@@ -45,6 +45,25 @@ pub fn small(steps: usize) -> Vec<String> {
     ]
 }
 
+/// Overrides that make any shipped config a few-second job, chosen by its dataset: [`small`] for the
+/// pendulum, a few hundred rows for the synthetic tabular data.
+pub fn small_for(config: &Path, steps: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(config).expect("config file");
+    if text.contains("\"Synthetic\"") {
+        vec![
+            "data.n_train=512".into(),
+            "data.n_test=256".into(),
+            format!("train.steps={steps}"),
+            "train.batch_size=32".into(),
+            "train.log_every=1".into(),
+            format!("train.checkpoint_every={steps}"),
+            "eval.max_samples=256".into(),
+        ]
+    } else {
+        small(steps)
+    }
+}
+
 /// Trains `config` with `overrides` into `out` on the CPU.
 pub fn train_into(config: &Path, overrides: &[String], out: &Path) -> carve::Result<PathBuf> {
     link();

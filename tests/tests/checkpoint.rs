@@ -2,7 +2,7 @@
 
 use carve::data::Split;
 use carve::train::{train, Session, TrainOptions};
-use carve_tests::{configs_dir, small, train_into};
+use carve_tests::{configs_dir, small, small_for, train_into};
 
 fn encode_test_rows(run: &std::path::Path) -> Vec<f32> {
     encode_with(&Session::open(run, candle_core::Device::Cpu).unwrap())
@@ -37,13 +37,36 @@ fn save_then_load_gives_identical_outputs() {
 
 #[test]
 fn resume_continues_from_the_last_checkpoint_to_the_same_end() {
-    let cfg = configs_dir().join("betavae/pendulum.ron");
+    resume_matches_uninterrupted("betavae/pendulum.ron", &[]);
+}
+
+/// A method with its own state beyond one Adam: two optimizers and a Lagrange multiplier that has grown
+/// (a short bound schedule makes the constraint bind within the first steps).
+#[test]
+fn resume_restores_constraint_multipliers_and_both_optimizers() {
+    resume_matches_uninterrupted(
+        "sparsity/action_nontrivial.ron",
+        &[
+            "model.sparsity_a.bound=5.0".into(),
+            "model.sparsity_a.schedule_steps=1".into(),
+            "model.sparsity_a.dual_lr=1.0".into(),
+        ],
+    );
+}
+
+fn resume_matches_uninterrupted(config: &str, extra: &[String]) {
+    let cfg = configs_dir().join(config);
+    let overrides = |steps: usize| -> Vec<String> {
+        let mut o = small_for(&cfg, steps);
+        o.extend_from_slice(extra);
+        o
+    };
     let dir = tempfile::tempdir().unwrap();
     // Uninterrupted: 6 steps.
-    let full = train_into(&cfg, &small(6), &dir.path().join("full")).unwrap();
+    let full = train_into(&cfg, &overrides(6), &dir.path().join("full")).unwrap();
     // Interrupted after step 3 (its last checkpoint), then resumed to 6.
-    let part = train_into(&cfg, &small(3), &dir.path().join("part")).unwrap();
-    let exp = carve::config::Experiment::load(&cfg, &small(6)).unwrap();
+    let part = train_into(&cfg, &overrides(3), &dir.path().join("part")).unwrap();
+    let exp = carve::config::Experiment::load(&cfg, &overrides(6)).unwrap();
     train(
         Some(exp),
         TrainOptions {

@@ -1,6 +1,6 @@
 //! Every shipped config parses and trains a few steps on small data, producing a complete run directory.
 
-use carve_tests::{all_configs, small, summary, train_into};
+use carve_tests::{all_configs, small_for, summary, train_into};
 
 #[test]
 fn every_shipped_config_trains_a_few_steps() {
@@ -8,7 +8,7 @@ fn every_shipped_config_trains_a_few_steps() {
     assert!(!configs.is_empty(), "no configs found");
     for cfg in configs {
         let dir = tempfile::tempdir().unwrap();
-        let run = train_into(&cfg, &small(3), dir.path())
+        let run = train_into(&cfg, &small_for(&cfg, 3), dir.path())
             .unwrap_or_else(|e| panic!("{}: {e}", cfg.display()));
         for file in [
             "config.ron",
@@ -17,8 +17,21 @@ fn every_shipped_config_trains_a_few_steps() {
             "checkpoint/model.safetensors",
             "checkpoint/optimizer.safetensors",
             "checkpoint/state.json",
-            "figures/reconstructions.png",
         ] {
+            assert!(run.join(file).exists(), "{}: {file} missing", cfg.display());
+        }
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        let figures: &[&str] = if text.contains("\"Synthetic\"") {
+            // tabular data: the learned mechanism graphs (actions or time lags, by dataset)
+            if text.contains("temporal_") {
+                &["figures/graph_z.png"]
+            } else {
+                &["figures/graph_a.png"]
+            }
+        } else {
+            &["figures/reconstructions.png"]
+        };
+        for file in figures {
             assert!(run.join(file).exists(), "{}: {file} missing", cfg.display());
         }
         if std::fs::read_to_string(&cfg)

@@ -25,6 +25,7 @@ impl DatasetConfig for TwoHalves {
             factor_names: vec![],
             label_names: vec![],
             graph: None,
+            ..Default::default()
         };
         let test: Vec<usize> = (8..16).collect();
         Ok(Arc::new(ArrayDataset::new(

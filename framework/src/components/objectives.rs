@@ -126,16 +126,27 @@ impl Objective for DagPenalty {
         _fwd: &ForwardOutputs,
         parts: &Parts,
         _batch: &Batch,
-        _step: usize,
+        step: usize,
     ) -> Result<Vec<Term>> {
         let Some(a) = parts.causal.graph()? else {
             return Ok(vec![]);
         };
         let h = crate::scm::acyclicity(&a)?;
-        let value = ((&h * self.linear)? + (h.sqr()? * self.quadratic)?)?;
-        Ok(vec![Term {
-            name: "dag".into(),
-            value,
-        }])
+        // The official code's fixed augmented Lagrangian, through the shared constraint handler.
+        let handler = crate::optim::ConstraintHandler::new(
+            crate::optim::ConstraintConfig::AugmentedLagrangian {
+                c1: self.linear,
+                c2: self.quadratic,
+            },
+            0.0,
+        )?;
+        Ok(handler
+            .primal_term(&h, step)?
+            .map(|value| Term {
+                name: "dag".into(),
+                value,
+            })
+            .into_iter()
+            .collect())
     }
 }

@@ -18,6 +18,7 @@ pub struct ArrayDataset {
     obs: Observations,
     factors: Option<Vec<f32>>,
     labels: Option<Vec<f32>>,
+    actions: Option<Vec<f32>>,
     all: Vec<usize>,
     train: Vec<usize>,
     test: Vec<usize>,
@@ -58,7 +59,7 @@ impl ArrayDataset {
                 _ => Ok(()),
             }
         };
-        check("factors", &factors, spec.factor_names.len())?;
+        check("factors", &factors, spec.factors_per_row())?;
         check("labels", &labels, spec.label_names.len())?;
         let mut is_test = vec![false; n];
         for &r in &test_rows {
@@ -74,6 +75,7 @@ impl ArrayDataset {
             obs,
             factors,
             labels,
+            actions: None,
             all: (0..n).collect(),
             train,
             test,
@@ -81,6 +83,20 @@ impl ArrayDataset {
             renderer: None,
             simulator: None,
         })
+    }
+
+    /// Attaches auxiliary variables, `action_dim` per row (see [`DataSpec::action_dim`]).
+    pub fn with_actions(mut self, actions: Vec<f32>) -> Result<Self> {
+        let (n, m) = (self.all.len(), self.spec.action_dim);
+        if m == 0 || actions.len() != n * m {
+            return Err(Error::Shape {
+                context: "dataset actions".into(),
+                expected: format!("{n} rows × {m} (spec.action_dim, > 0)"),
+                got: format!("{} values", actions.len()),
+            });
+        }
+        self.actions = Some(actions);
+        Ok(self)
     }
 
     pub fn with_file_names(mut self, names: Vec<String>) -> Self {
@@ -144,13 +160,18 @@ impl Dataset for ArrayDataset {
     }
 
     fn factors(&self, rows: &[usize]) -> Option<Vec<f32>> {
-        let k = self.spec.factor_names.len();
+        let k = self.spec.factors_per_row();
         self.factors.as_ref().map(|f| gather(f, rows, k))
     }
 
     fn labels(&self, rows: &[usize]) -> Option<Vec<f32>> {
         let k = self.spec.label_names.len();
         self.labels.as_ref().map(|l| gather(l, rows, k))
+    }
+
+    fn actions(&self, rows: &[usize]) -> Option<Vec<f32>> {
+        let m = self.spec.action_dim;
+        self.actions.as_ref().map(|a| gather(a, rows, m))
     }
 
     fn render(&self, factors: &[f32]) -> Result<Vec<f32>> {

@@ -208,6 +208,7 @@ mod tests {
             factor_names: vec!["a".into(), "b".into()],
             label_names: vec![],
             graph: None,
+            ..Default::default()
         };
         let n = 3;
         let obs: Vec<u8> = (0..n * 18).map(|v| (v * 5) as u8).collect();

@@ -100,3 +100,30 @@ mod tests {
         assert_eq!(g.descendants(2), vec![false; 4]);
     }
 }
+
+/// A bipartite graph of latent mechanisms: `adj[i][j] = true` when parent `j` enters the mechanism of latent
+/// `i` (methods.md §8.1: G^z_ij = 1 iff z_j^{t−1} → z_i^t; G^a_ij = 1 iff a_j → z_i). Rows are latents; columns
+/// are latents too (`cols_are_latents`, permuted with them when codes are matched to factors) or actions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatentGraph {
+    /// Short name used in metric keys and figure names, e.g. `z` or `a`.
+    pub name: String,
+    pub adj: Vec<Vec<bool>>,
+    pub cols_are_latents: bool,
+}
+
+impl LatentGraph {
+    pub fn rows(&self) -> usize {
+        self.adj.len()
+    }
+    pub fn cols(&self) -> usize {
+        self.adj.first().map_or(0, Vec::len)
+    }
+    pub fn edges(&self) -> usize {
+        self.adj.iter().flatten().filter(|&&e| e).count()
+    }
+    /// Row-major flattening.
+    pub fn flat(&self) -> Vec<bool> {
+        self.adj.concat()
+    }
+}

@@ -192,6 +192,7 @@ pub fn load(dir: &Path, test_every: usize) -> Result<ArrayDataset> {
         factor_names: label_names.clone(),
         label_names,
         graph: None,
+        ..Default::default()
     };
     let labels = has_labels.then_some(labels);
     Ok(ArrayDataset::new(

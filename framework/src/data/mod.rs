@@ -5,10 +5,11 @@ pub mod export;
 mod graph;
 pub mod image_folder;
 pub mod pendulum;
+pub mod synthetic;
 
 pub use array::{ArrayDataset, Observations};
 pub use export::write_image_dataset;
-pub use graph::CausalGraph;
+pub use graph::{CausalGraph, LatentGraph};
 
 use crate::error::{Error, Result};
 use candle_core::{Device, Tensor};
@@ -38,7 +39,7 @@ impl std::str::FromStr for Split {
 }
 
 /// Static facts about a dataset that components need to size themselves.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct DataSpec {
     /// Shape of one observation: `[C, H, W]` for images, `[D]` for vectors.
     pub obs_shape: Vec<usize>,
@@ -48,6 +49,13 @@ pub struct DataSpec {
     pub label_names: Vec<String>,
     /// True causal graph over the factors, where known.
     pub graph: Option<CausalGraph>,
+    /// Rows are sequences: `obs_shape[0]` is the number of time steps (frames) of one row, and `factors`
+    /// holds one `factor_names.len()` block per frame.
+    pub sequence: bool,
+    /// Length of the auxiliary ("action") vector of each row; 0 when the data has none.
+    pub action_dim: usize,
+    /// True graphs of the latent mechanisms (e.g. z^{t−1} → z^t and a → z), where known.
+    pub latent_graphs: Vec<LatentGraph>,
 }
 
 impl DataSpec {
@@ -55,7 +63,19 @@ impl DataSpec {
         self.obs_shape.iter().product()
     }
     pub fn is_image(&self) -> bool {
-        self.obs_shape.len() == 3
+        self.obs_shape.len() == 3 && !self.sequence
+    }
+    /// Time steps per row (1 unless `sequence`).
+    pub fn frames(&self) -> usize {
+        if self.sequence {
+            self.obs_shape[0]
+        } else {
+            1
+        }
+    }
+    /// Factor values stored per row: one block per frame.
+    pub fn factors_per_row(&self) -> usize {
+        self.frames() * self.factor_names.len()
     }
 }
 
@@ -65,6 +85,8 @@ pub struct Batch {
     pub x: Tensor,
     pub labels: Option<Tensor>,
     pub factors: Option<Tensor>,
+    /// `[B, action_dim]` auxiliary variables, for data that has them.
+    pub actions: Option<Tensor>,
 }
 
 impl Batch {
@@ -89,6 +111,11 @@ pub trait Dataset: Send + Sync {
     fn factors(&self, rows: &[usize]) -> Option<Vec<f32>>;
     /// Supervision labels of `rows`, row-major `rows.len() × n_labels`.
     fn labels(&self, rows: &[usize]) -> Option<Vec<f32>>;
+    /// Auxiliary variables ("actions") of `rows`, row-major `rows.len() × action_dim`.
+    fn actions(&self, rows: &[usize]) -> Option<Vec<f32>> {
+        let _ = rows;
+        None
+    }
     /// Renders observations from factor vectors (simulators only), row-major `n × obs_len`.
     fn render(&self, factors: &[f32]) -> Result<Vec<f32>> {
         let _ = factors;
@@ -144,6 +171,7 @@ pub fn make_batch(
         x,
         labels: to_tensor(data.labels(rows))?,
         factors: to_tensor(data.factors(rows))?,
+        actions: to_tensor(data.actions(rows))?,
     })
 }
 

@@ -197,6 +197,7 @@ impl Method for ElboMethod {
             x: x.clone(),
             labels: None,
             factors: None,
+            actions: None,
         };
         let mut extras = BTreeMap::new();
         self.parts

@@ -78,7 +78,8 @@ pub trait Method: Send {
     fn train_step(&mut self, batch: &Batch, step: usize, rng: &mut Rng) -> Result<StepReport>;
     /// Deterministic evaluation terms on a batch (no update), e.g. `elbo`, `recon`, `kl`.
     fn evaluate(&self, batch: &Batch) -> Result<StepReport>;
-    /// Representation of `x`: the posterior means after the causal layer, `[B, latent_dim]`.
+    /// Representation of `x`: the posterior means after the causal layer, `[B, latent_dim]`; for sequence
+    /// data (`x` is `[B, T, ..]`), one row per frame, `[B·T, latent_dim]`.
     fn encode(&self, x: &Tensor) -> Result<Tensor>;
     /// Expected observation for latents `z`, `[B, ..obs_shape]`.
     fn decode(&self, z: &Tensor) -> Result<Tensor>;
@@ -104,6 +105,11 @@ pub trait Method: Send {
     /// Weighted adjacency of the learned graph, if the method has one.
     fn graph(&self) -> Result<Option<Tensor>> {
         Ok(None)
+    }
+    /// Learned graphs of the latent mechanisms as edge probabilities `[latents, parents]`, named as the
+    /// dataset's [`crate::data::LatentGraph`]s (e.g. `z`, `a`); empty for methods without them.
+    fn latent_graphs(&self) -> Result<Vec<(String, Tensor)>> {
+        Ok(Vec::new())
     }
     /// Log importance weights of `k` posterior draws per row of `x`, `[B, k]`:
     /// `log p(x, z_j) − log q(z_j | x)` with `z_j ~ q(·|x)` (methods.md §9.7), so that

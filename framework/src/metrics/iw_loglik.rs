@@ -308,6 +308,7 @@ mod tests {
             factor_names: vec![],
             label_names: vec![],
             graph: None,
+            ..Default::default()
         };
         let data = ArrayDataset::new(spec, Observations::F32(xs), None, None, vec![]).unwrap();
         let cfg = IwLoglikConfig {

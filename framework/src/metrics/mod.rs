@@ -9,6 +9,7 @@ mod factorvae_score;
 mod frechet;
 mod gbt;
 mod iw_loglik;
+mod latent_graphs;
 mod linear_r;
 mod logistic;
 mod mcc;
@@ -30,6 +31,7 @@ pub use factorvae_score::{
 pub use frechet::frechet_distance;
 pub use gbt::GradientBoosting;
 pub use iw_loglik::{iw_loglik_of, iw_rows, log_mean_exp, IwLoglik, IwLoglikConfig};
+pub use latent_graphs::{consistency_pattern, latent_graph_shd, LATENT_EDGE_THRESHOLD};
 pub use linear_r::{consistency_pattern_a, consistency_pattern_z, consistent_r, linear_r};
 pub use logistic::{LogisticConfig, LogisticRegression};
 pub use mcc::{mcc, Correlation, MccResult};
@@ -63,6 +65,11 @@ pub struct EvalInputs {
     pub true_graph: Option<Vec<bool>>,
     /// Averaged model evaluation terms (e.g. `elbo`), when a model is at hand.
     pub model_terms: BTreeMap<String, f64>,
+    /// The method's learned latent-mechanism graphs as edge probabilities, by name (see
+    /// [`crate::method::Method::latent_graphs`]): `(name, rows, cols, row-major values)`.
+    pub learned_latent_graphs: Vec<(String, usize, usize, Vec<f32>)>,
+    /// The dataset's true latent-mechanism graphs.
+    pub true_latent_graphs: Vec<crate::data::LatentGraph>,
 }
 
 impl EvalInputs {

@@ -327,6 +327,7 @@ pub(crate) mod test_support {
             factor_names: (0..k).map(|j| format!("f{j}")).collect(),
             label_names: vec![],
             graph: None,
+            ..Default::default()
         };
         let data = ArrayDataset::new(
             spec,
@@ -351,6 +352,7 @@ pub(crate) mod test_support {
             factor_names: vec![],
             label_names: vec![],
             graph: None,
+            ..Default::default()
         };
         let encoder = MlpEncoder {
             hidden: vec![],

@@ -2,6 +2,7 @@
 
 mod activation;
 mod conv;
+mod gumbel_mask;
 mod linear;
 mod mlp;
 mod parallel_mlp;
@@ -9,6 +10,7 @@ mod params;
 
 pub use activation::Activation;
 pub use conv::{ConvDownStack, ConvUpStack};
+pub use gumbel_mask::{GumbelMask, GumbelMaskConfig};
 pub use linear::Linear;
 pub use mlp::Mlp;
 pub use parallel_mlp::ParallelMlp;

@@ -5,5 +5,7 @@
 //! other devices (CUDA) a chain of candle tensor ops is used instead.
 
 mod adamw;
+mod constraint;
 
 pub use adamw::{AdamBackend, AdamConfig, AdamW};
+pub use constraint::{ConstraintConfig, ConstraintHandler, ConstraintState};

@@ -1,9 +1,13 @@
 //! Structural causal model building blocks: a differentiable matrix inverse, the linear SCM
 //! z = (I − Aᵀ)⁻¹ ε over concept nodes, and the acyclicity penalty of a weighted adjacency.
 
+mod bijection;
 mod inverse;
+mod prior;
 
+pub use bijection::{Bijection, BijectionConfig};
 pub use inverse::inverse;
+pub use prior::ScmPrior;
 
 use crate::error::Result;
 use candle_core::{DType, Tensor};

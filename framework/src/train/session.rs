@@ -62,6 +62,15 @@ impl Session {
     pub fn write_figures(&self) -> Result<()> {
         let figures = self.run_dir.join("figures");
         std::fs::create_dir_all(&figures).at(&figures)?;
+        for (name, probs) in self.method.latent_graphs()? {
+            let (r, c) = probs.dims2()?;
+            let values = probs
+                .to_dtype(candle_core::DType::F32)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            let path = figures.join(format!("graph_{name}.png"));
+            crate::viz::save_matrix_heatmap(&path, &values, r, c, 24)?;
+        }
         if !self.data.spec().is_image() {
             return Ok(());
         }

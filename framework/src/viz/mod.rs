@@ -60,16 +60,27 @@ pub fn save_tensor_grid(path: &Path, images: &Tensor, ncols: usize) -> Result<()
 /// Saves an `n × n` matrix (row-major) as a heatmap with `cell`-pixel squares: red for positive, blue for
 /// negative, white for zero, scaled by the largest |value| (rows = source node, columns = target node).
 pub fn save_heatmap(path: &Path, values: &[f32], n: usize, cell: usize) -> Result<()> {
-    if values.len() != n * n {
+    save_matrix_heatmap(path, values, n, n, cell)
+}
+
+/// Saves a `rows × cols` matrix (row-major) as a heatmap, coloured as [`save_heatmap`].
+pub fn save_matrix_heatmap(
+    path: &Path,
+    values: &[f32],
+    rows: usize,
+    cols: usize,
+    cell: usize,
+) -> Result<()> {
+    if values.len() != rows * cols || rows == 0 || cols == 0 {
         return Err(Error::Shape {
             context: "heatmap".into(),
-            expected: format!("{n}×{n} values"),
+            expected: format!("{rows}×{cols} values (both > 0)"),
             got: values.len().to_string(),
         });
     }
     let scale = values.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
-    let side = n * cell;
-    let mut img = vec![1.0f32; 3 * side * side];
+    let (h, w) = (rows * cell, cols * cell);
+    let mut img = vec![1.0f32; 3 * h * w];
     for (idx, &v) in values.iter().enumerate() {
         let t = (v / scale).clamp(-1.0, 1.0);
         // white → red for t > 0, white → blue for t < 0
@@ -78,16 +89,16 @@ pub fn save_heatmap(path: &Path, values: &[f32], n: usize, cell: usize) -> Resul
         } else {
             [1.0 + t, 1.0 + t, 1.0]
         };
-        let (r, c) = (idx / n, idx % n);
+        let (r, c) = (idx / cols, idx % cols);
         for y in r * cell + 1..(r + 1) * cell - 1 {
             for x in c * cell + 1..(c + 1) * cell - 1 {
                 for (ch, value) in rgb.iter().enumerate() {
-                    img[(ch * side + y) * side + x] = *value;
+                    img[(ch * h + y) * w + x] = *value;
                 }
             }
         }
     }
-    crate::data::export::save_png(path, &img, &[3, side, side])
+    crate::data::export::save_png(path, &img, &[3, h, w])
 }
 
 #[cfg(test)]

@@ -273,6 +273,7 @@ mod tests {
             factor_names: vec![],
             label_names: vec![],
             graph: None,
+            ..Default::default()
         };
         let ctx = BuildContext {
             params: Params::new(candle_nn::VarMap::new(), Device::Cpu, 3),
@@ -310,6 +311,7 @@ mod tests {
             x: eps.clone(),
             labels: None,
             factors: None,
+            actions: None,
         };
         let z = l.forward(&eps, &batch, None, &mut BTreeMap::new()).unwrap();
         assert_eq!(blocks(&z), blocks(&l.intervene(&eps, &[]).unwrap()));

@@ -309,6 +309,7 @@ pub fn spec(size: u32, channels: usize) -> DataSpec {
             names,
             &[(0, 2), (0, 3), (1, 2), (1, 3)],
         )),
+        ..Default::default()
     }
 }
 

@@ -1,0 +1,223 @@
+//! Training protocol: one Adam step on −ELBO plus the sparsity terms (all parameters, mask logits
+//! included), then projected dual ascent on each constraint's multiplier (simultaneous gradient
+//! descent–ascent, as the code's `cooper` setup).
+
+use crate::model::Model;
+use crate::MechanismSparsity;
+use candle_core::{DType, Tensor};
+use candle_nn::VarMap;
+use carve::components::{Do, Term};
+use carve::data::Batch;
+use carve::error::{Error, Result};
+use carve::method::{named_vars, total_loss, Method, MethodContext, StepReport};
+use carve::nn::{GumbelMask, Params};
+use carve::optim::{AdamW, ConstraintConfig, ConstraintHandler};
+use carve::rng::Rng;
+use std::collections::HashMap;
+
+pub struct SparsityMethod {
+    model: Model,
+    /// (graph name, handler) for each learned mask.
+    constraints: Vec<(&'static str, ConstraintHandler)>,
+    varmap: VarMap,
+    /// Every parameter except the mask logits.
+    optimizer: AdamW,
+    /// The mask logits, at `mask_lr_scale` × the base learning rate.
+    mask_optimizer: AdamW,
+    base_lr: f64,
+    mask_lr_scale: f64,
+}
+
+/// Checkpoint keys of the mask optimizer's state carry this prefix (both optimizers write `__step`).
+const MASK_OPT: &str = "mask_opt.";
+
+impl SparsityMethod {
+    pub fn new(cfg: &MechanismSparsity, ctx: &MethodContext) -> Result<Self> {
+        let varmap = VarMap::new();
+        let root = Params::new(varmap.clone(), ctx.device.clone(), ctx.seed);
+        let model = Model::new(cfg, ctx.spec, &root)?;
+        let mut constraints = Vec::new();
+        for (name, mask, c) in [
+            ("z", &model.mask_z, &cfg.sparsity_z),
+            ("a", &model.mask_a, &cfg.sparsity_a),
+        ] {
+            match mask {
+                Some(m) if !cfg.freeze_graph => {
+                    let (r, c2) = m.shape();
+                    constraints.push((name, ConstraintHandler::new(c.clone(), (r * c2) as f64)?));
+                }
+                _ if *c != ConstraintConfig::Free && mask.is_none() => {
+                    return Err(Error::msg(format!(
+                        "sparsity_{name} is set but this data has no G^{name} (sequence data has G^z, data with actions G^a)"
+                    )))
+                }
+                _ => {}
+            }
+        }
+        if !(cfg.mask_lr_scale.is_finite() && cfg.mask_lr_scale > 0.0) {
+            return Err(Error::Config {
+                location: "model.mask_lr_scale".into(),
+                message: format!("must be finite and > 0 (got {})", cfg.mask_lr_scale),
+            });
+        }
+        let (masks, rest): (Vec<_>, Vec<_>) = named_vars(&varmap)
+            .into_iter()
+            .partition(|(name, _)| name.starts_with("mask_"));
+        let optimizer = AdamW::new(rest, ctx.optimizer.clone())?;
+        let mut mask_cfg = ctx.optimizer.clone();
+        mask_cfg.lr *= cfg.mask_lr_scale;
+        let mask_optimizer = AdamW::new(masks, mask_cfg)?;
+        Ok(Self {
+            model,
+            constraints,
+            varmap,
+            optimizer,
+            mask_optimizer,
+            base_lr: ctx.optimizer.lr,
+            mask_lr_scale: cfg.mask_lr_scale,
+        })
+    }
+
+    fn mask(&self, name: &str) -> Option<&GumbelMask> {
+        match name {
+            "z" => self.model.mask_z.as_ref(),
+            _ => self.model.mask_a.as_ref(),
+        }
+    }
+}
+
+impl Method for SparsityMethod {
+    fn train_step(&mut self, batch: &Batch, step: usize, rng: &mut Rng) -> Result<StepReport> {
+        let pass = self.model.pass(batch, Some(rng))?;
+        let mut terms = vec![
+            Term {
+                name: "recon".into(),
+                value: pass.recon.mean_all()?,
+            },
+            Term {
+                name: "kl".into(),
+                value: (pass.kl.mean_all()? * self.model.beta())?,
+            },
+        ];
+        let mut edges = Vec::with_capacity(self.constraints.len());
+        for (name, handler) in &self.constraints {
+            let mask = self.mask(name).expect("constraint without mask");
+            let g = mask.expected_edges()?;
+            // The penalty is normalised per observed dimension like the ELBO; the constraint bounds Σσ(α).
+            let g_term = match handler.config() {
+                ConstraintConfig::Penalty { .. } => (&g / self.model.x_dim as f64)?,
+                _ => g.clone(),
+            };
+            if let Some(t) = handler.primal_term(&g_term, step)? {
+                terms.push(Term {
+                    name: format!("sparsity_{name}"),
+                    value: t,
+                });
+            }
+            edges.push(g.to_dtype(DType::F64)?.to_scalar::<f64>()?);
+        }
+        let mut report = StepReport::from_terms(&terms, step)?;
+        let grads = total_loss(&terms)?.backward()?;
+        self.optimizer.step(&grads)?;
+        self.mask_optimizer.step(&grads)?;
+        for ((name, handler), g) in self.constraints.iter_mut().zip(edges) {
+            handler.dual_update(g, step);
+            report.terms.push((format!("edges_{name}"), g as f32));
+            if matches!(handler.config(), ConstraintConfig::Lagrangian { .. }) {
+                report
+                    .terms
+                    .push((format!("lambda_{name}"), handler.multiplier() as f32));
+                report
+                    .terms
+                    .push((format!("bound_{name}"), handler.bound_at(step) as f32));
+            }
+        }
+        Ok(report)
+    }
+
+    /// At the posterior mean with the thresholded graph: `elbo` per observed dimension (the code's scale).
+    fn evaluate(&self, batch: &Batch) -> Result<StepReport> {
+        let pass = self.model.pass(batch, None)?;
+        let recon = pass.recon.mean_all()?.to_scalar::<f32>()?;
+        let kl = pass.kl.mean_all()?.to_scalar::<f32>()?;
+        Ok(StepReport {
+            terms: vec![
+                ("elbo".into(), -(recon + self.model.beta() as f32 * kl)),
+                ("recon".into(), recon),
+                ("kl".into(), kl),
+            ],
+        })
+    }
+
+    fn encode(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.model.posterior(x)?.0)
+    }
+
+    fn decode(&self, z: &Tensor) -> Result<Tensor> {
+        self.model.decode(z)
+    }
+
+    fn intervene(&self, _x: &Tensor, _dos: &[Do]) -> Result<Tensor> {
+        Err(Error::msg(
+            "MechanismSparsity learns mechanisms over time/actions, not an SCM over the latents of one frame: it has no do()",
+        ))
+    }
+
+    fn latent_dim(&self) -> usize {
+        self.model.z_dim
+    }
+
+    fn varmaps(&self) -> Vec<&VarMap> {
+        vec![&self.varmap]
+    }
+
+    fn optimizer_state(&self) -> Result<HashMap<String, Tensor>> {
+        let mut state = self.optimizer.state()?;
+        for (k, v) in self.mask_optimizer.state()? {
+            state.insert(format!("{MASK_OPT}{k}"), v);
+        }
+        for (name, h) in &self.constraints {
+            state.extend(h.to_tensors(name)?);
+        }
+        Ok(state)
+    }
+
+    fn load_optimizer_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        for (name, h) in &mut self.constraints {
+            h.load_tensors(state, name)?;
+        }
+        let masks: HashMap<String, Tensor> = state
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(MASK_OPT)?.to_string(), v.clone())))
+            .collect();
+        self.mask_optimizer.load_state(&masks)?;
+        let rest: HashMap<String, Tensor> = state
+            .iter()
+            .filter(|(k, _)| !k.starts_with("constraint.") && !k.starts_with(MASK_OPT))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        self.optimizer.load_state(&rest)
+    }
+
+    fn set_lr_scale(&mut self, scale: f64) {
+        self.optimizer.set_lr(self.base_lr * scale);
+        self.mask_optimizer
+            .set_lr(self.base_lr * self.mask_lr_scale * scale);
+    }
+
+    /// σ(α) of each mask (all ones when the graph is frozen), named as the dataset's latent graphs.
+    fn latent_graphs(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut out = Vec::new();
+        for (name, m) in [("z", &self.model.mask_z), ("a", &self.model.mask_a)] {
+            if let Some(m) = m {
+                let p = if self.model.frozen() {
+                    m.logits().ones_like()?
+                } else {
+                    m.probs()?
+                };
+                out.push((name.to_string(), p));
+            }
+        }
+        Ok(out)
+    }
+}

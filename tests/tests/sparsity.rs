@@ -1,0 +1,135 @@
+//! The mechanism-sparsity VAE on the synthetic benchmarks of methods.md §8.4, scored against the true
+//! latents and graphs.
+//!
+//! CI runs a short version on a small dataset: the constraint drives the expected edge count down to its
+//! bound, the learned graph is far closer to the truth than the unregularised all-ones graph, and every
+//! metric is finite. The reproduction of the issue's targets (four CPU-budget configs, ~10 minutes each on
+//! 2 cores) is ignored by default:
+//!
+//! ```text
+//! cargo test --release -p carve-tests --test sparsity -- --ignored --nocapture
+//! ```
+
+use carve_tests::{summary, train_into};
+use std::path::PathBuf;
+
+fn config(name: &str) -> PathBuf {
+    carve_tests::configs_dir().join("sparsity").join(name)
+}
+
+fn metric(s: &serde_json::Value, name: &str) -> f64 {
+    s["metrics"][name]
+        .as_f64()
+        .unwrap_or_else(|| panic!("summary lacks {name}: {s}"))
+}
+
+fn last_log(run: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    serde_json::from_str(text.lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn short_constrained_run_finds_a_sparse_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let short = |name: &str| -> Vec<String> {
+        let mut o: Vec<String> = [
+            "data.n_train=4096",
+            "data.n_test=1024",
+            "train.steps=800",
+            "train.log_every=50",
+            "train.checkpoint_every=100000",
+            "eval.max_samples=1024",
+        ]
+        .map(String::from)
+        .to_vec();
+        if name == "sparse" {
+            o.push("model.sparsity_a.schedule_steps=400".into());
+        }
+        o
+    };
+    let sparse = train_into(
+        &config("action_nontrivial.ron"),
+        &short("sparse"),
+        &dir.path().join("sparse"),
+    )
+    .unwrap();
+    let unreg = train_into(
+        &config("action_nontrivial_unreg.ron"),
+        &short("unreg"),
+        &dir.path().join("unreg"),
+    )
+    .unwrap();
+    let (s, u) = (summary(&sparse), summary(&unreg));
+    eprintln!("sparse: {s}\nunregularised: {u}");
+    for run in [&s, &u] {
+        for (k, v) in run["metrics"].as_object().unwrap() {
+            assert!(v.as_f64().is_some_and(f64::is_finite), "{k} = {v}");
+        }
+    }
+    assert!(sparse.join("figures/graph_a.png").exists());
+    // The constraint binds: Σσ(α) follows the bound down to 20 edges.
+    let log = last_log(&sparse);
+    let edges = log["edges_a"].as_f64().unwrap();
+    assert!(
+        edges < 24.0,
+        "expected edges {edges} did not reach the bound 20"
+    );
+    assert_eq!(
+        metric(&u, "edges_a"),
+        100.0,
+        "unregularised graph keeps every edge"
+    );
+    assert_eq!(metric(&u, "shd_a"), 80.0);
+    assert!(
+        metric(&s, "shd_a") < 40.0,
+        "sparse graph SHD {} is not far below the unregularised 80",
+        metric(&s, "shd_a")
+    );
+}
+
+/// One CPU-budget config: its MCC and SHD against the targets of the issue.
+fn reproduce(name: &str) -> (f64, f64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let run = train_into(&config(name), &[], dir.path()).unwrap();
+    let s = summary(&run);
+    let graph = if name.starts_with("temporal") {
+        "shd_z"
+    } else {
+        "shd_a"
+    };
+    let out = (
+        metric(&s, "mcc"),
+        metric(&s, graph),
+        s["wall_seconds"].as_f64().unwrap(),
+    );
+    eprintln!(
+        "{name}: MCC {:.3}  SHD {}  wall {:.0} s  {s}",
+        out.0, out.1, out.2
+    );
+    out
+}
+
+#[test]
+#[ignore = "reproduction: about 40 minutes on 2 cores"]
+fn cpu_budget_configs_reach_the_targets() {
+    let (mcc, shd, _) = reproduce("action_nontrivial.ron");
+    assert!(
+        mcc >= 0.95 && shd <= 2.0,
+        "action non-trivial: MCC {mcc}, SHD {shd}"
+    );
+    let (mcc_unreg, _, _) = reproduce("action_nontrivial_unreg.ron");
+    assert!(
+        mcc_unreg < mcc - 0.1,
+        "unregularised MCC {mcc_unreg} not clearly lower"
+    );
+    let (mcc, shd, _) = reproduce("temporal_trivial.ron");
+    assert!(
+        mcc >= 0.93 && shd <= 1.0,
+        "temporal trivial: MCC {mcc}, SHD {shd}"
+    );
+    let (mcc_unreg, _, _) = reproduce("temporal_trivial_unreg.ron");
+    assert!(
+        mcc_unreg < mcc - 0.1,
+        "unregularised MCC {mcc_unreg} not clearly lower"
+    );
+}
