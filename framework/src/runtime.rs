@@ -17,6 +17,23 @@
 //!   non-rayon thread is the global pool. candle's other parallel CPU kernels (and our fused
 //!   AdamW) also use the global pool. So covering the global pool's workers covers gemm
 //!   (rayon-core is `links`-unique, so gemm, candle and carve all share the one global pool).
+//!
+//! # candle's thread counts
+//!
+//! [`init_cpu`] pins two environment variables that candle 0.11 reads (each only when unset, so
+//! either can still be overridden):
+//!
+//! - `CANDLE_NUM_THREADS=1`. candle runs element-wise ops of ≥ 64K elements (e.g. every gradient
+//!   accumulation in `backward`) on its own `BarrierPool`, a second pool of
+//!   `CANDLE_NUM_THREADS − 1` threads beside rayon's, whose workers spin ~25K iterations after
+//!   each op and whose caller spins until they report. On our 2 cores those spinning threads take
+//!   the cores that gemm's rayon workers (and any other training process) need: a
+//!   mechanism-sparsity step (batch 256) took 50 ms with the pool and 9 ms without; the pendulum
+//!   MLP and conv64 steps were 5–14% slower. With 1, element-wise ops run on the caller.
+//! - `RAYON_NUM_THREADS` = the number candle would pick itself. Without it candle sizes gemm's
+//!   parallelism by calling `num_cpus::get_physical()`, which reads and parses `/proc/cpuinfo`,
+//!   on *every* matmul: ~8% of a mechanism-sparsity step. Set after the global pool is built, so
+//!   the pool keeps rayon's own default size.
 
 use crate::error::{Error, Result};
 use candle_core::Device;
@@ -57,9 +74,9 @@ pub fn ftz_enabled() -> bool {
 }
 
 /// Makes the CPU treat subnormal floats as zero, in the calling thread and in every thread of
-/// rayon's global pool (see the module docs). Call it early in `main`, before anything uses
-/// rayon or candle. Idempotent; calling it again from another thread sets the bits there too.
-/// No-op on architectures other than x86_64.
+/// rayon's global pool, and pins candle's thread counts (see the module docs). Call it early in
+/// `main`, before anything uses rayon or candle. Idempotent; calling it again from another thread
+/// sets the bits there too. No-op on architectures other than x86_64.
 pub fn init_cpu() {
     if !cfg!(target_arch = "x86_64") {
         return;
@@ -81,7 +98,20 @@ pub fn init_cpu() {
                  any parallel work so that every pool thread starts with it"
             );
         }
+        pin_candle_threads();
     });
+}
+
+/// Sets `CANDLE_NUM_THREADS` and `RAYON_NUM_THREADS` where unset (see the module docs). Runs once,
+/// early in `main`, before candle reads them.
+fn pin_candle_threads() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let n = candle_core::utils::get_num_threads();
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
 }
 
 /// Tells glibc's malloc to reuse freed memory instead of returning it to the OS. Every training step frees

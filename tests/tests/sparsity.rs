@@ -2,8 +2,8 @@
 //! latents and graphs.
 //!
 //! CI runs a short version on a small dataset: the constraint drives the expected edge count down to its
-//! bound, the learned graph is far closer to the truth than the unregularised all-ones graph, and every
-//! metric is finite. The reproduction of the issue's targets (four CPU-budget configs, ~10 minutes each on
+//! bound, the learned graph is far closer to the truth than the unregularised all-ones graph, MCC rises
+//! above the unregularised run's, and every metric is finite. The reproduction of the issue's targets (four CPU-budget configs, ~10 minutes each on
 //! 2 cores) is ignored by default:
 //!
 //! ```text
@@ -31,31 +31,35 @@ fn last_log(run: &std::path::Path) -> serde_json::Value {
 #[test]
 fn short_constrained_run_finds_a_sparse_graph() {
     let dir = tempfile::tempdir().unwrap();
-    let short = |name: &str| -> Vec<String> {
+    // action_sparsity_trivial (G^a = I) on 4,096 rows for 1,500 steps. The sparse run cuts the graph within
+    // 600 steps, with a 10× mask learning rate so a short run can reach the bound (the shipped config uses 1×
+    // over 30k steps). Measured: MCC .715 / SHD 7 sparse, .582 / 90 unregularised.
+    let short = |sparse: bool| -> Vec<String> {
         let mut o: Vec<String> = [
             "data.n_train=4096",
             "data.n_test=1024",
-            "train.steps=800",
+            "train.steps=1500",
             "train.log_every=50",
             "train.checkpoint_every=100000",
             "eval.max_samples=1024",
         ]
         .map(String::from)
         .to_vec();
-        if name == "sparse" {
-            o.push("model.sparsity_a.schedule_steps=400".into());
+        if sparse {
+            o.push("model.sparsity_a.schedule_steps=600".into());
+            o.push("model.mask_lr_scale=10.0".into());
         }
         o
     };
     let sparse = train_into(
-        &config("action_nontrivial.ron"),
-        &short("sparse"),
+        &config("action_trivial.ron"),
+        &short(true),
         &dir.path().join("sparse"),
     )
     .unwrap();
     let unreg = train_into(
-        &config("action_nontrivial_unreg.ron"),
-        &short("unreg"),
+        &config("action_trivial_unreg.ron"),
+        &short(false),
         &dir.path().join("unreg"),
     )
     .unwrap();
@@ -67,23 +71,35 @@ fn short_constrained_run_finds_a_sparse_graph() {
         }
     }
     assert!(sparse.join("figures/graph_a.png").exists());
-    // The constraint binds: Σσ(α) follows the bound down to 20 edges.
-    let log = last_log(&sparse);
-    let edges = log["edges_a"].as_f64().unwrap();
+    // The constraint binds: Σσ(α) follows the bound from 100 down towards the 10 true edges (13.3 measured,
+    // λ still pushing), and the thresholded graph keeps about 10 (11 measured).
+    let expected = last_log(&sparse)["edges_a"].as_f64().unwrap();
     assert!(
-        edges < 24.0,
-        "expected edges {edges} did not reach the bound 20"
+        expected < 16.0,
+        "expected edges {expected} did not approach the bound 10"
+    );
+    assert!(
+        metric(&s, "edges_a") <= 12.0,
+        "learned graph has {} edges",
+        metric(&s, "edges_a")
     );
     assert_eq!(
         metric(&u, "edges_a"),
         100.0,
         "unregularised graph keeps every edge"
     );
-    assert_eq!(metric(&u, "shd_a"), 80.0);
+    assert_eq!(metric(&u, "shd_a"), 90.0);
+    // A random 10-edge graph scores SHD ≈ 18 against the identity; the learned one is closer.
     assert!(
-        metric(&s, "shd_a") < 40.0,
-        "sparse graph SHD {} is not far below the unregularised 80",
+        metric(&s, "shd_a") <= 12.0,
+        "sparse graph SHD {}",
         metric(&s, "shd_a")
+    );
+    assert!(
+        metric(&s, "mcc") > metric(&u, "mcc") + 0.05,
+        "sparsity did not raise MCC: {} vs {}",
+        metric(&s, "mcc"),
+        metric(&u, "mcc")
     );
 }
 

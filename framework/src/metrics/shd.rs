@@ -22,9 +22,13 @@ pub fn binarize(p: &[f64], threshold: f64) -> Vec<bool> {
 
 /// Aligns a learned latent→latent graph (`d × d`, over code dimensions) to the true one (`k × k`, over factors):
 /// `aligned[i][j] = learned[assignment[i]][assignment[j]]`; unmatched factors get no edges.
-pub fn align_square(learned: &[bool], d: usize, assignment: &[Option<usize>]) -> Vec<bool> {
+pub fn align_square<T: Copy + Default>(
+    learned: &[T],
+    d: usize,
+    assignment: &[Option<usize>],
+) -> Vec<T> {
     let k = assignment.len();
-    let mut out = vec![false; k * k];
+    let mut out = vec![T::default(); k * k];
     for i in 0..k {
         for j in 0..k {
             if let (Some(a), Some(b)) = (assignment[i], assignment[j]) {
@@ -36,9 +40,13 @@ pub fn align_square(learned: &[bool], d: usize, assignment: &[Option<usize>]) ->
 }
 
 /// Aligns the rows of a learned latent→action graph (`d × m`) to the factors: `aligned[i] = learned[assignment[i]]`.
-pub fn align_rows(learned: &[bool], m: usize, assignment: &[Option<usize>]) -> Vec<bool> {
+pub fn align_rows<T: Copy + Default>(
+    learned: &[T],
+    m: usize,
+    assignment: &[Option<usize>],
+) -> Vec<T> {
     let k = assignment.len();
-    let mut out = vec![false; k * m];
+    let mut out = vec![T::default(); k * m];
     for (i, a) in assignment.iter().enumerate() {
         if let Some(a) = a {
             out[i * m..(i + 1) * m].copy_from_slice(&learned[a * m..(a + 1) * m]);

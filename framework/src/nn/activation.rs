@@ -44,12 +44,17 @@ fn fused_applies(x: &Tensor) -> bool {
 
 /// One-pass activations whose backward is one pass too, where candle's tensor ops take several
 /// (ReLU's backward builds a zero tensor, a u8 mask, its f32 copy and a product; ELU's, five).
-/// The same values and derivatives as the tensor ops: ReLU′(0) = 1, ELU′(0) = e⁰ = 1 (α = 1).
+/// The same values and derivatives as the tensor ops: ReLU′(0) = 1, ELU′(0) = e⁰ = 1 (α = 1), and
+/// LeakyReLU′(0) = (1 + s)/2 (candle's max(x, 0) + s·min(x, 0) splits the gradient of a tie in half).
+/// candle's leaky ReLU costs ~5 passes forward and ~15 backward (`eq` masks, divisions, zero tensors): it
+/// was the largest cost of the mechanism-sparsity training step.
 #[derive(Clone, Copy, Debug)]
 enum Fused {
     Relu,
     Elu,
     Softplus,
+    /// Negative slope s, as f32 (candle's `affine` converts it the same way).
+    LeakyRelu(f32),
 }
 
 impl Fused {
@@ -58,6 +63,7 @@ impl Fused {
             Activation::Relu => Some(Fused::Relu),
             Activation::Elu => Some(Fused::Elu),
             Activation::Softplus => Some(Fused::Softplus),
+            Activation::LeakyRelu(s) => Some(Fused::LeakyRelu(s as f32)),
             _ => None,
         }
     }
@@ -75,6 +81,13 @@ impl Fused {
                 }
             }
             Fused::Softplus => (-x.abs()).exp().ln_1p() + x.max(0.0),
+            Fused::LeakyRelu(s) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    x * s
+                }
+            }
         }
     }
 
@@ -105,8 +118,43 @@ impl Fused {
                     e / (1.0 + e)
                 }
             }
+            Fused::LeakyRelu(s) => {
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    s
+                } else {
+                    0.5 + 0.5 * s
+                }
+            }
         }
     }
+}
+
+/// `map3(a, b, c, f)` with `f` built from a constant variant in each arm (`$op` is re-created inside the
+/// closure), so each variant gets its own element loop with `f`/`df` inlined and vectorised: one generic loop
+/// over a captured `Fused` took an indirect jump per element.
+macro_rules! per_op {
+    ($fused:expr, $a:expr, $b:expr, $c:expr, |$op:ident, $x:ident, $y:ident, $g:ident| $body:expr) => {
+        match $fused {
+            Fused::Relu => map3($a, $b, $c, |$x, $y, $g| {
+                let $op = Fused::Relu;
+                $body
+            }),
+            Fused::Elu => map3($a, $b, $c, |$x, $y, $g| {
+                let $op = Fused::Elu;
+                $body
+            }),
+            Fused::Softplus => map3($a, $b, $c, |$x, $y, $g| {
+                let $op = Fused::Softplus;
+                $body
+            }),
+            Fused::LeakyRelu(s) => map3($a, $b, $c, move |$x, $y, $g| {
+                let $op = Fused::LeakyRelu(s);
+                $body
+            }),
+        }
+    };
 }
 
 /// Below this many elements the maps run on the calling thread.
@@ -138,13 +186,13 @@ impl candle_core::CustomOp1 for Fused {
             Fused::Relu => "fused-relu",
             Fused::Elu => "fused-elu",
             Fused::Softplus => "fused-softplus",
+            Fused::LeakyRelu(_) => "fused-leaky-relu",
         }
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = crate::cpu::contiguous_f32(s, l, self.name())?;
-        let this = *self;
-        let y = map3(x, x, x, |x, _, _| this.f(x));
+        let y = per_op!(*self, x, x, x, |op, x, _y, _g| op.f(x));
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
@@ -174,8 +222,7 @@ impl candle_core::CustomOp3 for FusedGrad {
         let x = crate::cpu::contiguous_f32(s1, l1, self.name())?;
         let y = crate::cpu::contiguous_f32(s2, l2, self.name())?;
         let g = crate::cpu::contiguous_f32(s3, l3, self.name())?;
-        let op = self.0;
-        let out = map3(x, y, g, |x, y, g| g * op.df(x, y));
+        let out = per_op!(self.0, x, y, g, |op, x, y, g| g * op.df(x, y));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
@@ -188,7 +235,12 @@ mod tests {
     #[test]
     fn fused_activations_match_tensor_ops() {
         let d = &Device::Cpu;
-        for act in [Activation::Relu, Activation::Elu, Activation::Softplus] {
+        for act in [
+            Activation::Relu,
+            Activation::Elu,
+            Activation::Softplus,
+            Activation::LeakyRelu(0.2),
+        ] {
             // Large enough for the parallel split; exact zeros exercise the kinks.
             for n in [7usize, 3 * PAR_MIN + 5] {
                 let x0 = (Tensor::randn(0f32, 1f32, (n,), d).unwrap() * 5.0).unwrap();

@@ -46,7 +46,7 @@ impl ParallelMlp {
         let last = self.layers.len() - 1;
         let mut h = x.clone();
         for (i, (w, b)) in self.layers.iter().enumerate() {
-            h = h.matmul(w)?.broadcast_add(b)?;
+            h = super::linear::add_bias(&h.matmul(w)?, b)?;
             if i < last {
                 h = self.activation.apply(&h)?;
             }

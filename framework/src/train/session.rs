@@ -62,15 +62,7 @@ impl Session {
     pub fn write_figures(&self) -> Result<()> {
         let figures = self.run_dir.join("figures");
         std::fs::create_dir_all(&figures).at(&figures)?;
-        for (name, probs) in self.method.latent_graphs()? {
-            let (r, c) = probs.dims2()?;
-            let values = probs
-                .to_dtype(candle_core::DType::F32)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-            let path = figures.join(format!("graph_{name}.png"));
-            crate::viz::save_matrix_heatmap(&path, &values, r, c, 24)?;
-        }
+        self.write_latent_graphs(&figures)?;
         if !self.data.spec().is_image() {
             return Ok(());
         }
@@ -89,6 +81,65 @@ impl Session {
             let ranges = self.node_ranges(n)?;
             let middle = self.data.split(Split::Test).len() / 2;
             self.intervention_sweep(&figures.join("interventions.png"), middle, &ranges, 8)?;
+        }
+        Ok(())
+    }
+
+    /// `figures/graph_<name>.png` for each learned latent-mechanism graph: edge probabilities σ(α). Where the
+    /// data has the true graph and factors, rows (and latent columns) are put in the true factors' order by
+    /// the MCC matching on the test split, and the true graph is drawn to the right for comparison.
+    pub fn write_latent_graphs(&self, figures: &Path) -> Result<()> {
+        let learned = self.method.latent_graphs()?;
+        if learned.is_empty() {
+            return Ok(());
+        }
+        let truths = &self.data.spec().latent_graphs;
+        let assignment = if truths.is_empty() {
+            None
+        } else {
+            let inputs = crate::eval::collect(self, Split::Test, 10_000)?;
+            match &inputs.factors {
+                Some(f) => Some(
+                    crate::metrics::mcc(
+                        f,
+                        inputs.k,
+                        &inputs.codes,
+                        inputs.d,
+                        crate::metrics::Correlation::Pearson,
+                    )?
+                    .assignment,
+                ),
+                None => None,
+            }
+        };
+        for (name, probs) in learned {
+            let (r, c) = probs.dims2()?;
+            let mut values = probs
+                .to_dtype(candle_core::DType::F32)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            let mut cols = c;
+            let truth = truths.iter().find(|t| t.name == name);
+            if let (Some(truth), Some(a)) = (truth, &assignment) {
+                if truth.rows() == a.len() && r == a.len() {
+                    let aligned = if truth.cols_are_latents {
+                        crate::metrics::align_square(&values, r, a)
+                    } else {
+                        crate::metrics::align_rows(&values, c, a)
+                    };
+                    // learned | blank column | truth
+                    cols = 2 * c + 1;
+                    values = (0..r)
+                        .flat_map(|i| {
+                            let row = &aligned[i * c..(i + 1) * c];
+                            let true_row = truth.adj[i].iter().map(|&e| if e { 1.0 } else { 0.0 });
+                            row.iter().copied().chain([0.0]).chain(true_row)
+                        })
+                        .collect();
+                }
+            }
+            let path = figures.join(format!("graph_{name}.png"));
+            crate::viz::save_matrix_heatmap(&path, &values, r, cols, 24)?;
         }
         Ok(())
     }

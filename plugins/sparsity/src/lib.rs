@@ -34,9 +34,9 @@ pub struct MechanismSparsity {
     pub transition_hidden: Vec<usize>,
     #[serde(default)]
     pub masks: GumbelMaskConfig,
-    /// The mask logits' learning rate as a multiple of the optimizer's (1 in the code). Adam moves a logit
-    /// by about one learning rate per step, so from its initial 5 an edge needs ~10k steps at 5e-4 to be
-    /// dropped: fine for 300k iterations, too slow for a CPU budget of ~20k.
+    /// The mask logits' learning rate as a multiple of the optimizer's (1, as in the code). Measured on
+    /// action non-trivial (60k steps, Adam 2e-3): 10× drops edges before the latents have settled and, once a
+    /// logit is far below 0, σ'(α) ≈ 0 never brings it back (MCC .946, SHD 8); 1× gives MCC .996, SHD 0.
     #[serde(default = "one")]
     pub mask_lr_scale: f64,
     /// Keep every edge (masks fixed at 1): the unregularised baseline ("none" in the paper's tables).
