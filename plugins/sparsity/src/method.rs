@@ -46,10 +46,14 @@ impl SparsityMethod {
                     let (r, c2) = m.shape();
                     constraints.push((name, ConstraintHandler::new(c.clone(), (r * c2) as f64)?));
                 }
-                _ if *c != ConstraintConfig::Free && mask.is_none() => {
-                    return Err(Error::msg(format!(
-                        "sparsity_{name} is set but this data has no G^{name} (sequence data has G^z, data with actions G^a)"
-                    )))
+                _ if *c != ConstraintConfig::Free => {
+                    return Err(Error::msg(if mask.is_none() {
+                        format!(
+                            "sparsity_{name} is set but this data has no G^{name} (sequence data has G^z, data with actions G^a)"
+                        )
+                    } else {
+                        format!("sparsity_{name} is set but freeze_graph keeps every edge: drop one of them")
+                    }))
                 }
                 _ => {}
             }
@@ -219,5 +223,51 @@ impl Method for SparsityMethod {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+    use carve::data::DataSpec;
+    use carve::optim::AdamConfig;
+
+    fn build(ron: &str) -> Result<SparsityMethod> {
+        let cfg: MechanismSparsity = ron::from_str(ron).expect("config");
+        let spec = DataSpec {
+            obs_shape: vec![6],
+            factor_names: (0..3).map(|i| format!("z{i}")).collect(),
+            action_dim: 3,
+            ..Default::default()
+        };
+        SparsityMethod::new(
+            &cfg,
+            &MethodContext {
+                spec: &spec,
+                device: Device::Cpu,
+                seed: 1,
+                optimizer: &AdamConfig::default(),
+            },
+        )
+    }
+
+    #[test]
+    fn contradictory_sparsity_settings_are_refused() {
+        let small =
+            "latent_dim: 3, encoder_hidden: [4], decoder_hidden: [4], transition_hidden: [4]";
+        build(&format!("({small}, sparsity_a: Lagrangian(bound: 3.0))")).unwrap();
+        let frozen = build(&format!(
+            "({small}, freeze_graph: true, sparsity_a: Penalty(weight: 1.0))"
+        ))
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(frozen.contains("freeze_graph"), "{frozen}");
+        let no_lag = build(&format!("({small}, sparsity_z: Penalty(weight: 1.0))"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(no_lag.contains("no G^z"), "{no_lag}");
     }
 }
