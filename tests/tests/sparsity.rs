@@ -133,6 +133,8 @@ fn cpu_budget_configs_reach_the_targets() {
         mcc >= 0.95 && shd <= 2.0,
         "action non-trivial: MCC {mcc}, SHD {shd}"
     );
+    // The "clearly lower" target; currently fails here: the unregularised run reaches MCC 0.956
+    // (reference 0.758) while its graph is the all-ones one (README, mechanism sparsity).
     let (mcc_unreg, _, _) = reproduce("action_nontrivial_unreg.ron");
     assert!(
         mcc_unreg < mcc - 0.1,
