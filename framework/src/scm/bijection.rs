@@ -248,6 +248,7 @@ fn count_ge(x: &Tensor, thresholds: &Tensor) -> Result<Tensor> {
 mod tests {
     use super::*;
     use crate::method::named_vars;
+    use crate::scm::test_support::max_abs_diff;
     use candle_core::Device;
     use candle_nn::VarMap;
 
@@ -270,17 +271,6 @@ mod tests {
             .collect();
         let data: Vec<f32> = col.iter().flat_map(|&v| vec![v; m]).collect();
         Tensor::from_vec(data, (steps, m), &Device::Cpu).unwrap()
-    }
-
-    fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
     }
 
     fn var(p: &Params, name: &str) -> Var {

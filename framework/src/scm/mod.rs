@@ -95,14 +95,7 @@ mod tests {
         let eps = Tensor::new(&[[[1.0f32, 2.0], [0.5, -1.0], [3.0, 0.0]]], &Device::Cpu).unwrap();
         let z = scm.forward(&eps).unwrap();
         let back = scm.abduct(&z).unwrap();
-        let err = (back - &eps)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let err = test_support::max_abs_diff(&back, &eps);
         assert!(err < 1e-5);
         let z = z.to_vec3::<f32>().unwrap();
         assert_eq!(z[0][0], vec![1.0, 2.0]); // node 0 is a root
@@ -119,5 +112,23 @@ mod tests {
         let ga = g.get(a.as_tensor()).unwrap().to_vec2::<f32>().unwrap();
         // z2 = 1 + 0.5 (1 + 0.5) ⇒ ∂(Σz)/∂A[1][2] = B · z1 = 2 · 1.5
         assert!((ga[1][2] - 3.0).abs() < 1e-4, "{ga:?}");
+    }
+}
+
+/// Helpers shared by the SCM modules' tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use candle_core::Tensor;
+
+    /// max |a − b| over all elements.
+    pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
     }
 }

@@ -232,6 +232,7 @@ mod tests {
     use super::*;
     use crate::method::named_vars;
     use crate::optim::{AdamConfig, AdamW};
+    use crate::scm::test_support::max_abs_diff;
     use candle_core::{DType, Var};
     use candle_nn::VarMap;
 
@@ -268,17 +269,6 @@ mod tests {
         let v = var(p, name);
         let t = Tensor::from_slice(values, v.shape(), &Device::Cpu).unwrap();
         v.set(&t).unwrap();
-    }
-
-    fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
     }
 
     fn col(x: &Tensor, j: usize) -> Vec<f32> {
