@@ -48,6 +48,7 @@ fn setup(model: &str, obs_shape: &[usize]) -> (Box<dyn Method>, Batch, Rng) {
         device: dev.clone(),
         seed: 1,
         optimizer: &optimizer,
+        label_stats: None,
     };
     let method = cfg.build(&ctx).expect("model builds");
     let mut shape = vec![BATCH];

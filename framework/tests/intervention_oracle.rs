@@ -138,6 +138,7 @@ fn config(cache: &std::path::Path) -> InterventionEvalConfig {
             steps: 600,
             ..Default::default()
         },
+        ..Default::default()
     }
 }
 

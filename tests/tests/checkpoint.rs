@@ -54,6 +54,13 @@ fn resume_restores_constraint_multipliers_and_both_optimizers() {
     );
 }
 
+/// DEAR: five optimizers (two with β1 = 0, one at default betas) and the spectral norms' power-iteration
+/// vectors, which are state but not trained.
+#[test]
+fn resume_restores_every_gan_optimizer_and_spectral_norm_state() {
+    resume_matches_uninterrupted("dear/pendulum.ron", &[]);
+}
+
 fn resume_matches_uninterrupted(config: &str, extra: &[String]) {
     let cfg = configs_dir().join(config);
     let overrides = |steps: usize| -> Vec<String> {

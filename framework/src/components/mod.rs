@@ -13,7 +13,7 @@ mod encoders;
 mod objectives;
 mod priors;
 
-pub use causal::Independent;
+pub use causal::{set_columns, Independent};
 pub use decoders::{ConvDecoder, MlpDecoder};
 pub use encoders::{ConvEncoder, MlpEncoder};
 pub use objectives::{DagPenalty, PriorKl, Reconstruction};

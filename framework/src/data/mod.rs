@@ -4,12 +4,14 @@ mod array;
 pub mod export;
 mod graph;
 pub mod image_folder;
+mod label_stats;
 pub mod pendulum;
 pub mod synthetic;
 
 pub use array::{ArrayDataset, Observations};
 pub use export::write_image_dataset;
 pub use graph::{CausalGraph, LatentGraph};
+pub use label_stats::LabelStats;
 
 use crate::error::{Error, Result};
 use candle_core::{Device, Tensor};

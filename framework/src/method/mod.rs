@@ -6,7 +6,7 @@ mod elbo;
 pub use elbo::{named_vars, Elbo, ElboMethod, ElboParts};
 
 use crate::components::{Do, Term};
-use crate::data::{Batch, DataSpec};
+use crate::data::{Batch, DataSpec, LabelStats};
 use crate::error::{Error, Result};
 use crate::optim::AdamConfig;
 use crate::rng::Rng;
@@ -71,6 +71,8 @@ pub struct MethodContext<'a> {
     pub seed: u64,
     /// The experiment's optimizer settings (methods with several optimizers may override per group).
     pub optimizer: &'a AdamConfig,
+    /// Statistics of the training split's labels, for methods that scale them (`None` without labels).
+    pub label_stats: Option<LabelStats>,
 }
 
 pub trait Method: Send {

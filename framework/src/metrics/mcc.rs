@@ -127,6 +127,42 @@ crate::register_metric!(
     mcc_metric
 );
 
+/// Mean |corr(code i, factor i)| over the factors, without matching: for supervised methods, whose first
+/// latents are tied to the factors by index (DEAR), matching could hide a latent that tracks the wrong factor.
+pub fn mcc_aligned(factors: &[f32], k: usize, codes: &[f32], d: usize) -> Result<Vec<f64>> {
+    if k == 0 || d < k || factors.len() / k != codes.len() / d {
+        return Err(Error::Shape {
+            context: "mcc_aligned".into(),
+            expected: format!(
+                "at least as many code dimensions as factors ({k}) and the same rows"
+            ),
+            got: format!("d = {d}, {} and {} values", factors.len(), codes.len()),
+        });
+    }
+    Ok((0..k)
+        .map(|i| pearson(&column(factors, k, i), &column(codes, d, i)).abs())
+        .collect())
+}
+
+fn mcc_aligned_metric(inputs: &EvalInputs) -> Result<BTreeMap<String, f64>> {
+    let f = inputs.require_factors("mcc_aligned")?;
+    let per = mcc_aligned(f, inputs.k, &inputs.codes, inputs.d)?;
+    let mut out = BTreeMap::from([(
+        "mcc_aligned".to_string(),
+        per.iter().sum::<f64>() / per.len() as f64,
+    )]);
+    for (i, v) in per.into_iter().enumerate() {
+        out.insert(format!("mcc_aligned_{i}"), v);
+    }
+    Ok(out)
+}
+
+crate::register_metric!(
+    "mcc_aligned",
+    "mean |Pearson correlation| of code i with factor i (no matching; for supervised latents)",
+    mcc_aligned_metric
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +189,18 @@ mod tests {
         assert_eq!(m.assignment, vec![Some(2), Some(3), Some(0)]);
         let other = rng.normal_vec(n * 3);
         assert!(mcc(&f, 3, &other, 3, Correlation::Spearman).unwrap().mcc < 0.2);
+    }
+
+    #[test]
+    fn aligned_mcc_does_not_match() {
+        let f = [0.0f32, 1.0, 1.0, 0.0, 2.0, 2.0];
+        // codes: column 0 tracks factor 1, column 1 factor 0.
+        let swapped = [1.0f32, 0.0, 7.0, 0.0, 1.0, 7.0, 2.0, 2.0, 7.0];
+        let per = mcc_aligned(&f, 2, &swapped, 3).unwrap();
+        assert!(per.iter().all(|&v| v < 0.6), "{per:?}");
+        let same = [0.0f32, 2.0, 3.0, 1.0, 0.5, 3.0, 2.0, 4.0, 3.0];
+        let per = mcc_aligned(&f, 2, &same, 3).unwrap();
+        assert!(per.iter().all(|&v| v > 0.99), "{per:?}");
+        assert!(mcc_aligned(&f, 2, &f[..3], 1).is_err());
     }
 }

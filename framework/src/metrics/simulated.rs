@@ -378,6 +378,7 @@ pub(crate) mod test_support {
             device: Device::Cpu,
             seed: 0,
             optimizer: &optimizer,
+            label_stats: None,
         };
         ElboMethod::new(&parts, &ctx).unwrap()
     }

@@ -92,7 +92,7 @@ impl ConvDownStack {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
         for l in &self.layers {
-            h = l.add_bias(h.conv2d(&l.weight, PADDING, STRIDE, 1, 1)?)?;
+            h = l.add_bias(super::conv2d(&h, &l.weight, PADDING, STRIDE)?)?;
             h = self.activation.apply(&h)?;
         }
         Ok(h)
@@ -123,7 +123,7 @@ impl ConvUpStack {
         let last = self.layers.len() - 1;
         let mut h = x.clone();
         for (i, l) in self.layers.iter().enumerate() {
-            h = l.add_bias(h.conv_transpose2d(&l.weight, PADDING, 0, STRIDE, 1)?)?;
+            h = l.add_bias(super::conv_transpose2d(&h, &l.weight, PADDING, STRIDE)?)?;
             if i < last {
                 h = self.activation.apply(&h)?;
             }

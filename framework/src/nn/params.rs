@@ -100,6 +100,14 @@ impl Params {
         self.get_or_create(shape, name, |_| values)
     }
 
+    /// A state tensor that is saved with the parameters but not trained (no gradient ever reaches it, so
+    /// optimizers skip it), e.g. spectral norm's power-iteration vector. Returned as a `Var` to be `set`.
+    pub fn buffer(&self, shape: &[usize], name: &str, init: Init) -> Result<Var> {
+        self.get(shape, name, init)?;
+        let vars = self.store.varmap.data().lock().expect("varmap lock");
+        Ok(vars[&self.path(name)].clone())
+    }
+
     fn get_or_create(
         &self,
         shape: &[usize],

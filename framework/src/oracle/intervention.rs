@@ -4,9 +4,14 @@
 //!
 //! Protocol, for `rows` test images spread over the split and every node i:
 //! - values: `values` quantiles of factor i over those images (so every do() stays inside the data's range);
-//! - units: the model takes do() values in its own units. A per-node line v = a + b·f, fitted by least squares
-//!   from the true factor f to the model's node value ([`Method::node_values`]) on the same images, converts a
-//!   factor value into the model's; a node that does not encode its factor (b ≈ 0) cannot be steered;
+//! - units: the model takes do() values in its own units. A per-node map fitted on the same images from the true
+//!   factor f to the model's node value ([`Method::node_values`]) converts a factor value into the model's
+//!   ([`Calibration`]): by default a least-squares line v = a + b·f, where a node that does not encode its factor
+//!   (b ≈ 0) cannot be steered; or, for nodes that are monotone but nonlinear in their factor (e.g. logits of
+//!   min-max-scaled labels), quantile matching, where a node whose |Spearman correlation| with its factor is
+//!   below [`MIN_RANK_CORR`] gets the same constant (its mean) and so cannot be steered either. The line's slope
+//!   is reported as `intervention_slope_<factor>` with either map, the Spearman correlation (quantile matching
+//!   only) as `intervention_rank_corr_<factor>`;
 //! - descendants of i (true graph): accurate when |measured − simulated| ≤ `tolerance` (one label unit);
 //! - the intervened factor: the same test against v;
 //! - non-descendants: drift = |measured after do − measured on the model's reconstruction|, i.e. how much the
@@ -39,6 +44,19 @@ pub struct InterventionEvalConfig {
     /// Where the regressor is cached (default: `<run>/oracle`; the `CARVE_ORACLE_CACHE` variable overrides both).
     pub cache_dir: Option<PathBuf>,
     pub regressor: RegressorConfig,
+    /// How do() values are converted from factor units into the model's node units.
+    pub calibration: Calibration,
+}
+
+/// How a factor value is converted into a node value (fitted per node on the evaluated test images).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Calibration {
+    /// Least-squares line from factor to node value: right when the node is linear in its factor.
+    #[default]
+    Linear,
+    /// Quantile matching: a factor value's empirical CDF position among the factors, mapped to the node value at
+    /// that quantile (the mirrored one when the node decreases with its factor). Right for any monotone relation.
+    Quantile,
 }
 
 impl Default for InterventionEvalConfig {
@@ -49,6 +67,7 @@ impl Default for InterventionEvalConfig {
             tolerance: 1.0,
             cache_dir: None,
             regressor: RegressorConfig::default(),
+            calibration: Calibration::default(),
         }
     }
 }
@@ -92,6 +111,134 @@ fn fit_line(x: &[f32], y: &[f32]) -> (f32, f32) {
     }
     let b = if sxx > 0.0 { sxy / sxx } else { 0.0 };
     ((my - b * mx) as f32, b as f32)
+}
+
+/// Weakest |Spearman correlation| between a factor and its node for which [`Calibration::Quantile`] steers the
+/// node; below it the node is taken not to encode its factor.
+const MIN_RANK_CORR: f32 = 0.2;
+
+/// Average ranks (0-based, ties share the mean of their ranks) of `v`.
+fn ranks(v: &[f32]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+    let mut r = vec![0.0; v.len()];
+    let mut s = 0;
+    while s < idx.len() {
+        let e = s + idx[s..].iter().take_while(|&&j| v[j] == v[idx[s]]).count();
+        for &j in &idx[s..e] {
+            r[j] = (s + e - 1) as f64 / 2.0;
+        }
+        s = e;
+    }
+    r
+}
+
+/// Spearman rank correlation of `x` and `y` (0 when either is constant).
+fn spearman(x: &[f32], y: &[f32]) -> f32 {
+    let (rx, ry) = (ranks(x), ranks(y));
+    let m = (rx.len() as f64 - 1.0) / 2.0;
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in rx.iter().zip(&ry) {
+        sxy += (a - m) * (b - m);
+        sxx += (a - m).powi(2);
+        syy += (b - m).powi(2);
+    }
+    if sxx > 0.0 && syy > 0.0 {
+        (sxy / (sxx * syy).sqrt()) as f32
+    } else {
+        0.0
+    }
+}
+
+/// Piecewise-linear interpolation of the knots (`xs` strictly increasing, non-empty) at `v`, clamped at the ends.
+fn interp(xs: &[f32], ys: &[f32], v: f32) -> f32 {
+    let j = xs.partition_point(|&x| x <= v);
+    if j == 0 {
+        return ys[0];
+    }
+    if j == xs.len() {
+        return ys[j - 1];
+    }
+    let t = (v - xs[j - 1]) / (xs[j] - xs[j - 1]);
+    ys[j - 1] + t * (ys[j] - ys[j - 1])
+}
+
+/// The distinct sorted values of `v` (at least two) and their empirical CDF positions in [0, 1] (mid-rank over ties).
+fn cdf_knots(v: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let last = (v.len() - 1) as f64;
+    let mut knots: Vec<(f32, f64)> = v.iter().copied().zip(ranks(v)).collect();
+    knots.sort_by(|p, q| p.0.total_cmp(&q.0));
+    knots.dedup_by(|p, q| p.0 == q.0);
+    knots
+        .into_iter()
+        .map(|(x, r)| (x, (r / last) as f32))
+        .unzip()
+}
+
+/// One node's conversion from factor units into node units (see [`Calibration`]).
+#[derive(Clone, Debug, PartialEq)]
+enum NodeCalibration {
+    /// v = a + b·f.
+    Line { a: f32, b: f32 },
+    /// Quantile matching: distinct sorted factor and node values with their CDF positions ([`cdf_knots`]); a
+    /// factor value's position p is read off the node's knots at p (1 − p when `decreasing`).
+    Quantile {
+        factor: Vec<f32>,
+        factor_cdf: Vec<f32>,
+        node: Vec<f32>,
+        node_cdf: Vec<f32>,
+        decreasing: bool,
+    },
+}
+
+impl NodeCalibration {
+    /// Fits the conversion from the true factors `f` to the node values `y` (the same images, in order).
+    fn fit(method: Calibration, f: &[f32], y: &[f32]) -> Self {
+        match method {
+            Calibration::Linear => {
+                let (a, b) = fit_line(f, y);
+                Self::Line { a, b }
+            }
+            Calibration::Quantile => {
+                let rho = spearman(f, y);
+                if rho.abs() < MIN_RANK_CORR {
+                    // Does not encode its factor: the constant the line gives at b = 0 (the node mean).
+                    let mean = y.iter().map(|&v| v as f64).sum::<f64>() / y.len() as f64;
+                    return Self::Line {
+                        a: mean as f32,
+                        b: 0.0,
+                    };
+                }
+                // |rho| > 0 implies at least two distinct factor and node values.
+                let (factor, factor_cdf) = cdf_knots(f);
+                let (node, node_cdf) = cdf_knots(y);
+                Self::Quantile {
+                    factor,
+                    factor_cdf,
+                    node,
+                    node_cdf,
+                    decreasing: rho < 0.0,
+                }
+            }
+        }
+    }
+
+    /// The node value for factor value `v`.
+    fn to_node(&self, v: f32) -> f32 {
+        match self {
+            Self::Line { a, b } => a + b * v,
+            Self::Quantile {
+                factor,
+                factor_cdf,
+                node,
+                node_cdf,
+                decreasing,
+            } => {
+                let p = interp(factor, factor_cdf, v);
+                interp(node_cdf, node, if *decreasing { 1.0 - p } else { p })
+            }
+        }
+    }
 }
 
 /// The `q`-quantiles (midpoints (j + ½)/q) of `v`.
@@ -189,17 +336,27 @@ pub fn intervention_accuracy(
     let mut nondesc_truth = Tally::default();
     let mut desc_per_factor = vec![Tally::default(); k];
     for (i, name) in names.iter().enumerate() {
-        let (a, b) = fit_line(&col(&factors, i), &col(&nodes, i));
-        out.insert(format!("intervention_slope_{name}"), b as f64);
+        let (f_i, y_i) = (col(&factors, i), col(&nodes, i));
+        out.insert(
+            format!("intervention_slope_{name}"),
+            fit_line(&f_i, &y_i).1 as f64,
+        );
+        if cfg.calibration == Calibration::Quantile {
+            out.insert(
+                format!("intervention_rank_corr_{name}"),
+                spearman(&f_i, &y_i) as f64,
+            );
+        }
+        let calib = NodeCalibration::fit(cfg.calibration, &f_i, &y_i);
         let desc = graph.descendants(i);
         let (mut d_i, mut t_i, mut drift_i) =
             (Tally::default(), Tally::default(), Tally::default());
-        for v in quantiles(&col(&factors, i), cfg.values.max(1)) {
+        for v in quantiles(&f_i, cfg.values.max(1)) {
             let done = method.intervene(
                 &batch.x,
                 &[Do {
                     node: i,
-                    value: a + b * v,
+                    value: calib.to_node(v),
                 }],
             )?;
             let measured = to_rows(&reg.predict(&done)?)?;
@@ -270,6 +427,99 @@ mod tests {
         assert_eq!(fit_line(&[1.0, 1.0], &[0.0, 2.0]), (1.0, 0.0));
         let v: Vec<f32> = (0..100).map(|i| i as f32).collect();
         assert_eq!(quantiles(&v, 4), vec![12.0, 37.0, 62.0, 87.0]);
+    }
+
+    /// Factors spread unevenly over [0, 10] (with ties) and a DEAR-like node logit((f − min)/(max − min)), squashed
+    /// away from 0 and 1 as a BCE-trained latent would be.
+    fn logit_node(sign: f32) -> (Vec<f32>, Vec<f32>) {
+        let f: Vec<f32> = (0..200)
+            .map(|i| 10.0 * ((i * 37 % 200) as f32 / 199.0).powf(1.3))
+            .map(|v| (v * 4.0).round() / 4.0)
+            .collect();
+        let y = f
+            .iter()
+            .map(|&v| {
+                let p = 0.02 + 0.96 * v / 10.0;
+                sign * (p / (1.0 - p)).ln()
+            })
+            .collect();
+        (f, y)
+    }
+
+    fn truth(sign: f32, v: f32) -> f32 {
+        let p = 0.02 + 0.96 * v / 10.0;
+        sign * (p / (1.0 - p)).ln()
+    }
+
+    #[test]
+    fn quantile_calibration_follows_a_monotone_nonlinear_node() {
+        for sign in [1.0, -1.0] {
+            let (f, y) = logit_node(sign);
+            let q = NodeCalibration::fit(Calibration::Quantile, &f, &y);
+            assert!(
+                matches!(q, NodeCalibration::Quantile { decreasing, .. } if decreasing == (sign < 0.0))
+            );
+            let line = NodeCalibration::fit(Calibration::Linear, &f, &y);
+            let (mut q_err, mut l_err) = (0.0f32, 0.0f32);
+            // On the sample, between samples, and at the ends.
+            for v in [0.0, 0.25, 0.6, 1.9, 3.33, 5.0, 7.1, 9.5, 10.0] {
+                let e = (q.to_node(v) - truth(sign, v)).abs();
+                assert!(
+                    e < 0.1,
+                    "sign {sign}, f = {v}: {} vs {}",
+                    q.to_node(v),
+                    truth(sign, v)
+                );
+                q_err = q_err.max(e);
+                l_err = l_err.max((line.to_node(v) - truth(sign, v)).abs());
+            }
+            assert!(
+                l_err > 1.0 && l_err > 10.0 * q_err,
+                "line {l_err}, quantile {q_err}"
+            );
+            // Values outside the data's range clamp to the node's extremes.
+            assert!((q.to_node(-5.0) - truth(sign, 0.0)).abs() < 1e-5);
+            assert!((q.to_node(50.0) - truth(sign, 10.0)).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn quantile_calibration_leaves_unencoded_nodes_constant() {
+        let f: Vec<f32> = (0..100).map(|i| i as f32).collect();
+        // Node independent of the factor (zero rank correlation), and a constant factor.
+        let y: Vec<f32> = (0..100)
+            .map(|i| if (i / 25) % 3 == 0 { 1.0 } else { 3.0 })
+            .collect();
+        assert!(spearman(&f, &y).abs() < MIN_RANK_CORR);
+        let q = NodeCalibration::fit(Calibration::Quantile, &f, &y);
+        let mean = y.iter().sum::<f32>() / 100.0;
+        assert_eq!(q, NodeCalibration::Line { a: mean, b: 0.0 });
+        let q = NodeCalibration::fit(Calibration::Quantile, &[2.0; 10], &f[..10]);
+        assert!(matches!(q, NodeCalibration::Line { b, .. } if b == 0.0));
+    }
+
+    #[test]
+    fn ranks_and_spearman() {
+        assert_eq!(ranks(&[3.0, 1.0, 3.0, 2.0]), vec![2.5, 0.0, 2.5, 1.0]);
+        assert!((spearman(&[1.0, 2.0, 3.0], &[1.0, 10.0, 100.0]) - 1.0).abs() < 1e-6);
+        assert!((spearman(&[1.0, 2.0, 3.0], &[5.0, 0.0, -9.0]) + 1.0).abs() < 1e-6);
+        assert_eq!(spearman(&[1.0, 1.0], &[0.0, 2.0]), 0.0);
+    }
+
+    #[test]
+    fn linear_calibration_is_the_default() {
+        let cfg: InterventionEvalConfig = ron::from_str("(rows: 16)").unwrap();
+        assert_eq!(cfg.calibration, Calibration::Linear);
+        assert_eq!(cfg.rows, 16);
+        let cfg: InterventionEvalConfig = ron::from_str("(calibration: Quantile)").unwrap();
+        assert_eq!(cfg.calibration, Calibration::Quantile);
+        let json: InterventionEvalConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(json, InterventionEvalConfig::default());
+        assert_eq!(
+            NodeCalibration::fit(Calibration::default(), &[0.0, 1.0, 2.0], &[1.0, 3.0, 5.0])
+                .to_node(4.0),
+            9.0
+        );
     }
 
     #[test]

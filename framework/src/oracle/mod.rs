@@ -4,5 +4,5 @@
 mod intervention;
 mod regressor;
 
-pub use intervention::{intervention_accuracy, regressor_for, InterventionEvalConfig};
+pub use intervention::{intervention_accuracy, regressor_for, Calibration, InterventionEvalConfig};
 pub use regressor::{cache_key, FactorRegressor, RegressorConfig};

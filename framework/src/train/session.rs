@@ -28,6 +28,7 @@ impl Session {
             device: device.clone(),
             seed,
             optimizer: &exp.train.optimizer,
+            label_stats: crate::data::LabelStats::of(data.as_ref(), Split::Train),
         })?;
         Ok(Self {
             exp,

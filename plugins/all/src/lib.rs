@@ -3,6 +3,7 @@
 
 extern crate carve_betavae;
 extern crate carve_causalvae;
+extern crate carve_dear;
 extern crate carve_sparsity;
 
 /// Call once (e.g. at the start of `main` or a test) to make sure the linker keeps every plugin.

@@ -35,6 +35,7 @@ fn setup(batch_size: usize) -> (Box<dyn Method>, Batch, Rng) {
             device: device.clone(),
             seed,
             optimizer: &exp.train.optimizer,
+            label_stats: None,
         })
         .expect("model builds");
     let rows: Vec<usize> = data.split(Split::Train)[..batch_size].to_vec();

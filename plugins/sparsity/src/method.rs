@@ -248,6 +248,7 @@ mod tests {
                 device: Device::Cpu,
                 seed: 1,
                 optimizer: &AdamConfig::default(),
+                label_stats: None,
             },
         )
     }

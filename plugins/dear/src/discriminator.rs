@@ -1,0 +1,165 @@
+//! DEAR's joint discriminator D(x, z) (§5.3): an image branch scoring x, a latent branch scoring z and a joint
+//! branch scoring their features together; D = (s_x + s_z + s_xz) / 3. Every layer is spectrally normalised.
+//! The CPU-sized image branch is a stride-2 conv stack with a linear feature layer (the code: SAGAN residual
+//! blocks with self-attention and a global sum pool, for GPUs).
+
+use candle_core::Tensor;
+use carve::error::{Error, Result};
+use carve::nn::{Activation, Params, SnConv2d, SnLinear};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiscriminatorConfig {
+    /// Channels of the image branch's stride-2 convs (kernel 4): each halves the side.
+    pub channels: Vec<usize>,
+    /// Width of the image features f_x.
+    pub features: usize,
+    /// Hidden widths of the latent branch; the last is the width of f_z.
+    pub latent_hidden: Vec<usize>,
+    /// Hidden widths of the joint branch on concat(f_x, f_z).
+    pub joint_hidden: Vec<usize>,
+    pub activation: Activation,
+}
+
+impl Default for DiscriminatorConfig {
+    fn default() -> Self {
+        Self {
+            channels: vec![32, 64, 128, 128],
+            features: 256,
+            latent_hidden: vec![256, 256],
+            joint_hidden: vec![256],
+            activation: Activation::LeakyRelu(0.2),
+        }
+    }
+}
+
+/// Spectrally normalised MLP with the activation after every layer (features, not scores).
+#[derive(Clone, Debug)]
+struct SnStack(Vec<SnLinear>);
+
+impl SnStack {
+    fn new(p: &Params, d_in: usize, widths: &[usize]) -> Result<Self> {
+        let ins = std::iter::once(d_in).chain(widths.iter().copied());
+        Ok(Self(
+            ins.zip(widths)
+                .enumerate()
+                .map(|(i, (a, &b))| SnLinear::new(&p.pp(format!("fc{i}")), a, b))
+                .collect::<Result<_>>()?,
+        ))
+    }
+
+    fn forward(&self, x: &Tensor, act: Activation, update: bool) -> Result<Tensor> {
+        let mut h = x.clone();
+        for l in &self.0 {
+            h = act.apply(&l.forward(&h, update)?)?;
+        }
+        Ok(h)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Discriminator {
+    convs: Vec<SnConv2d>,
+    image_features: SnLinear,
+    image_score: SnLinear,
+    latent: SnStack,
+    latent_score: SnLinear,
+    joint: SnStack,
+    joint_score: SnLinear,
+    activation: Activation,
+}
+
+impl Discriminator {
+    /// For images `obs_shape` = `[C, H, W]` and `latent_dim` latents.
+    pub fn new(
+        p: &Params,
+        cfg: &DiscriminatorConfig,
+        obs_shape: &[usize],
+        latent_dim: usize,
+    ) -> Result<Self> {
+        let n = cfg.channels.len();
+        let f = 1usize << n;
+        let &[c, h, w] = obs_shape else {
+            return Err(Error::Shape {
+                context: "DEAR discriminator".into(),
+                expected: "image data [C, H, W]".into(),
+                got: format!("{obs_shape:?}"),
+            });
+        };
+        if !h.is_multiple_of(f) || !w.is_multiple_of(f) || h < f || w < f {
+            return Err(Error::Shape {
+                context: "DEAR discriminator image branch".into(),
+                expected: format!("sides divisible by {f} ({n} stride-2 convs)"),
+                got: format!("{h}×{w}"),
+            });
+        }
+        let ins = std::iter::once(c).chain(cfg.channels.iter().copied());
+        let convs = ins
+            .zip(&cfg.channels)
+            .enumerate()
+            .map(|(i, (a, &b))| SnConv2d::new(&p.pp(format!("conv{i}")), a, b, 4, 2, 1))
+            .collect::<Result<Vec<_>>>()?;
+        let flat = cfg.channels.last().copied().unwrap_or(c) * (h / f) * (w / f);
+        let fz = cfg.latent_hidden.last().copied().unwrap_or(latent_dim);
+        let fj = cfg
+            .joint_hidden
+            .last()
+            .copied()
+            .unwrap_or(cfg.features + fz);
+        Ok(Self {
+            convs,
+            image_features: SnLinear::new(&p.pp("x_features"), flat, cfg.features)?,
+            image_score: SnLinear::new(&p.pp("x_score"), cfg.features, 1)?,
+            latent: SnStack::new(&p.pp("z"), latent_dim, &cfg.latent_hidden)?,
+            latent_score: SnLinear::new(&p.pp("z_score"), fz, 1)?,
+            joint: SnStack::new(&p.pp("xz"), cfg.features + fz, &cfg.joint_hidden)?,
+            joint_score: SnLinear::new(&p.pp("xz_score"), fj, 1)?,
+            activation: cfg.activation,
+        })
+    }
+
+    /// D(x, z) `[B]` for images `x` `[B, C, H, W]` and latents `z` `[B, k]`. `update`: refresh the spectral
+    /// norms' power iterations (training).
+    pub fn forward(&self, x: &Tensor, z: &Tensor, update: bool) -> Result<Tensor> {
+        let act = self.activation;
+        let mut h = x.clone();
+        for conv in &self.convs {
+            h = act.apply(&conv.forward(&h, update)?)?;
+        }
+        let fx = act.apply(&self.image_features.forward(&h.flatten_from(1)?, update)?)?;
+        let fz = self.latent.forward(z, act, update)?;
+        let fxz = self
+            .joint
+            .forward(&Tensor::cat(&[&fx, &fz], 1)?, act, update)?;
+        let s = (self.image_score.forward(&fx, update)?
+            + self.latent_score.forward(&fz, update)?
+            + self.joint_score.forward(&fxz, update)?)?;
+        Ok((s / 3.0)?.squeeze(1)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+    use candle_nn::VarMap;
+
+    #[test]
+    fn scores_one_value_per_pair_and_checks_the_image_side() {
+        let p = Params::new(VarMap::new(), Device::Cpu, 0);
+        let cfg = DiscriminatorConfig {
+            channels: vec![4, 8],
+            features: 16,
+            latent_hidden: vec![8],
+            joint_hidden: vec![8],
+            ..Default::default()
+        };
+        let d = Discriminator::new(&p.pp("d"), &cfg, &[3, 8, 8], 5).unwrap();
+        let x = Tensor::zeros((2, 3, 8, 8), DType::F32, &Device::Cpu).unwrap();
+        let z = Tensor::zeros((2, 5), DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(d.forward(&x, &z, true).unwrap().dims(), &[2]);
+        assert!(Discriminator::new(&p.pp("e"), &cfg, &[3, 6, 6], 5).is_err());
+        assert!(Discriminator::new(&p.pp("f"), &cfg, &[10], 5).is_err());
+    }
+}
