@@ -80,6 +80,10 @@ pub struct ConvDecoder {
     pub activation: Activation,
     #[serde(default)]
     pub likelihood: Likelihood,
+    /// Pixel-normalise every hidden layer (GAN generators; no batch statistics, so one image draws the same
+    /// as in a batch).
+    #[serde(default)]
+    pub pixel_norm: bool,
 }
 
 struct ConvDecoderModel {
@@ -89,6 +93,7 @@ struct ConvDecoderModel {
     base: (usize, usize, usize),
     activation: Activation,
     likelihood: Likelihood,
+    pixel_norm: bool,
 }
 
 #[typetag::serde(name = "Conv")]
@@ -113,10 +118,12 @@ impl DecoderConfig for ConvDecoder {
         Ok(Box::new(ConvDecoderModel {
             fc1: Linear::new(&p.pp("fc1"), ctx.latent_dim, self.hidden)?,
             fc2: Linear::new(&p.pp("fc2"), self.hidden, base.0 * base.1 * base.2)?,
-            deconvs: ConvUpStack::new(&p.pp("deconvs"), base.0, &up, self.activation)?,
+            deconvs: ConvUpStack::new(&p.pp("deconvs"), base.0, &up, self.activation)?
+                .with_pixel_norm(self.pixel_norm),
             base,
             activation: self.activation,
             likelihood: self.likelihood.clone(),
+            pixel_norm: self.pixel_norm,
         }))
     }
 }
@@ -128,8 +135,15 @@ crate::register_component!(
 
 impl Decoder for ConvDecoderModel {
     fn decode(&self, z: &Tensor) -> Result<Tensor> {
-        let h = self.activation.apply(&self.fc1.forward(z)?)?;
-        let h = self.activation.apply(&self.fc2.forward(&h)?)?;
+        let norm = |h: Tensor| -> Result<Tensor> {
+            if self.pixel_norm {
+                crate::nn::pixel_norm(&h)
+            } else {
+                Ok(h)
+            }
+        };
+        let h = norm(self.activation.apply(&self.fc1.forward(z)?)?)?;
+        let h = norm(self.activation.apply(&self.fc2.forward(&h)?)?)?;
         let (c, hh, ww) = self.base;
         self.deconvs.forward(&h.reshape((z.dims()[0], c, hh, ww))?)
     }

@@ -48,8 +48,7 @@ impl ConvLayer {
     }
 
     fn add_bias(&self, y: Tensor) -> Result<Tensor> {
-        let c = self.bias.dims()[0];
-        Ok(y.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)?)
+        super::add_channel_bias(&y, &self.bias)
     }
 }
 
@@ -104,6 +103,8 @@ impl ConvDownStack {
 pub struct ConvUpStack {
     layers: Vec<ConvLayer>,
     activation: Activation,
+    /// [`super::pixel_norm`] after every hidden activation.
+    pixel_norm: bool,
 }
 
 impl ConvUpStack {
@@ -116,7 +117,14 @@ impl ConvUpStack {
         Ok(Self {
             layers: ConvLayer::chain(p, "deconv", c_in, channels, true)?,
             activation,
+            pixel_norm: false,
         })
+    }
+
+    /// Normalise every hidden layer's features with [`super::pixel_norm`] (GAN generators).
+    pub fn with_pixel_norm(mut self, on: bool) -> Self {
+        self.pixel_norm = on;
+        self
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -126,6 +134,9 @@ impl ConvUpStack {
             h = l.add_bias(super::conv_transpose2d(&h, &l.weight, PADDING, STRIDE)?)?;
             if i < last {
                 h = self.activation.apply(&h)?;
+                if self.pixel_norm {
+                    h = super::pixel_norm(&h)?;
+                }
             }
         }
         Ok(h)

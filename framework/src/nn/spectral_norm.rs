@@ -3,7 +3,7 @@
 //! `torch.nn.utils.spectral_norm`. It bounds a GAN discriminator's Lipschitz constant.
 
 use super::linear::add_bias;
-use super::{conv2d, Init, Params};
+use super::{add_channel_bias, conv2d, Init, Params};
 use crate::error::Result;
 use candle_core::{Tensor, Var};
 
@@ -100,9 +100,7 @@ impl SnConv2d {
 
     pub fn forward(&self, x: &Tensor, update: bool) -> Result<Tensor> {
         let w = self.sn.apply(&self.weight, update)?;
-        let y = conv2d(x, &w, self.padding, self.stride)?;
-        let c = self.bias.dims()[0];
-        Ok(y.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)?)
+        add_channel_bias(&conv2d(x, &w, self.padding, self.stride)?, &self.bias)
     }
 }
 

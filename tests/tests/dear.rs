@@ -1,0 +1,110 @@
+//! DEAR on the pendulum, scored against the simulator.
+//!
+//! CI runs a short version: a few hundred steps of the shipped config align the supervised latents with
+//! their factors (aligned MCC far above the untrained model's), the SCM prior learns weights on the known
+//! graph's edges and nowhere else, the independent-prior ablation has no graph to propagate through, and every
+//! metric (intervention accuracy included) is finite. The reproduction of the issue's targets is ignored by
+//! default:
+//!
+//! ```text
+//! cargo test --release -p carve-tests --test dear -- --ignored --nocapture
+//! ```
+
+use carve::train::Session;
+use carve_tests::{summary, train_into};
+use std::path::{Path, PathBuf};
+
+fn config(name: &str) -> PathBuf {
+    carve_tests::configs_dir().join("dear").join(name)
+}
+
+fn metric(s: &serde_json::Value, name: &str) -> f64 {
+    s["metrics"][name]
+        .as_f64()
+        .unwrap_or_else(|| panic!("summary lacks {name}: {s}"))
+}
+
+/// The learned weighted adjacency of a run, row-major `[m, m]`.
+fn learned_graph(run: &Path) -> Vec<Vec<f32>> {
+    let s = Session::open(run, candle_core::Device::Cpu).unwrap();
+    s.method.graph().unwrap().unwrap().to_vec2::<f32>().unwrap()
+}
+
+#[test]
+fn short_run_aligns_latents_and_learns_weights_on_the_known_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("oracle");
+    let run = |cfg: &str, steps: usize, name: &str| -> PathBuf {
+        let o: Vec<String> = vec![
+            format!("train.steps={steps}"),
+            "train.batch_size=32".into(),
+            "train.log_every=10".into(),
+            "train.checkpoint_every=100000".into(),
+            "eval.max_samples=512".into(),
+            "eval.intervention.rows=32".into(),
+            "eval.intervention.values=3".into(),
+            "eval.intervention.regressor.steps=200".into(),
+            format!("eval.intervention.cache_dir=\"{}\"", cache.display()),
+        ];
+        train_into(&config(cfg), &o, &dir.path().join(name)).unwrap()
+    };
+    let untrained = summary(&run("pendulum.ron", 1, "untrained"));
+    let scm_run = run("pendulum.ron", 200, "scm");
+    let indep_run = run("pendulum_indep_prior.ron", 20, "indep");
+    let trained = summary(&scm_run);
+    eprintln!("untrained: {untrained}\ntrained: {trained}");
+    for s in [&trained, &summary(&indep_run)] {
+        for (k, v) in s["metrics"].as_object().unwrap() {
+            assert!(v.as_f64().is_some_and(f64::is_finite), "{k} = {v}");
+        }
+        assert!(s["metrics"].get("intervention_acc").is_some());
+    }
+    // Supervision ties latent i to factor i (BCE on the min–max-scaled label).
+    let (before, after) = (
+        metric(&untrained, "mcc_aligned"),
+        metric(&trained, "mcc_aligned"),
+    );
+    assert!(
+        after > 0.8 && after > before + 0.3,
+        "aligned MCC {before} → {after}"
+    );
+    // A is trained on the support of angle, light → shadow length, shadow position only.
+    let a = learned_graph(&scm_run);
+    let support = |p: usize, c: usize| p < 2 && c >= 2;
+    for (p, row) in a.iter().enumerate() {
+        for (c, &w) in row.iter().enumerate() {
+            if support(p, c) {
+                assert!(w.abs() > 1e-3, "edge {p}→{c} never moved from 0: {a:?}");
+            } else {
+                assert_eq!(w, 0.0, "off-support entry {p}→{c} moved: {a:?}");
+            }
+        }
+    }
+    let indep = learned_graph(&indep_run);
+    assert!(indep.iter().flatten().all(|&w| w == 0.0), "{indep:?}");
+}
+
+/// The issue's targets from the shipped configs, full length.
+#[test]
+#[ignore = "full reproduction: two ~30 min runs on 2 cores"]
+fn full_runs_reach_the_targets_and_the_ablation_falls_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let scm = summary(&train_into(&config("pendulum.ron"), &[], &dir.path().join("scm")).unwrap());
+    let indep = summary(
+        &train_into(
+            &config("pendulum_indep_prior.ron"),
+            &[],
+            &dir.path().join("indep"),
+        )
+        .unwrap(),
+    );
+    eprintln!(
+        "SCM prior: {}\nindependent prior: {}",
+        serde_json::to_string_pretty(&scm).unwrap(),
+        serde_json::to_string_pretty(&indep).unwrap()
+    );
+    assert!(metric(&scm, "mcc_aligned") >= 0.9);
+    assert!(metric(&scm, "intervention_acc") >= 0.8);
+    assert!(metric(&scm, "intervention_drift") < 1.0);
+    assert!(metric(&indep, "intervention_acc") < metric(&scm, "intervention_acc") - 0.1);
+}
