@@ -86,7 +86,7 @@ fn short_run_aligns_latents_and_learns_weights_on_the_known_graph() {
 
 /// The targets from the shipped configs, full length.
 #[test]
-#[ignore = "full reproduction: two ~30 min runs on 2 cores"]
+#[ignore = "full reproduction: two runs of ~5 min each on 2 cores"]
 fn full_runs_reach_the_targets_and_the_ablation_falls_short() {
     let dir = tempfile::tempdir().unwrap();
     let scm = summary(&train_into(&config("pendulum.ron"), &[], &dir.path().join("scm")).unwrap());

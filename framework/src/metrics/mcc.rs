@@ -25,7 +25,8 @@ fn column(x: &[f32], m: usize, j: usize) -> Vec<f64> {
     x.iter().skip(j).step_by(m).map(|&v| v as f64).collect()
 }
 
-fn ranks(v: &[f64]) -> Vec<f64> {
+/// Average ranks (0-based; ties share the mean of their ranks).
+pub(crate) fn ranks(v: &[f64]) -> Vec<f64> {
     let mut idx: Vec<usize> = (0..v.len()).collect();
     idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
     let mut r = vec![0.0; v.len()];
@@ -44,7 +45,8 @@ fn ranks(v: &[f64]) -> Vec<f64> {
     r
 }
 
-fn pearson(a: &[f64], b: &[f64]) -> f64 {
+/// Pearson correlation (0 when either side is constant).
+pub(crate) fn pearson(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len() as f64;
     let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
     let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
@@ -58,6 +60,11 @@ fn pearson(a: &[f64], b: &[f64]) -> f64 {
     } else {
         sab / (saa * sbb).sqrt()
     }
+}
+
+/// Spearman rank correlation (0 when either side is constant).
+pub(crate) fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    pearson(&ranks(a), &ranks(b))
 }
 
 /// MCC between `factors` (`n × k`) and `codes` (`n × d`).

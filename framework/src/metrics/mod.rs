@@ -12,7 +12,7 @@ mod iw_loglik;
 mod latent_graphs;
 mod linear_r;
 mod logistic;
-mod mcc;
+pub(crate) mod mcc;
 mod mic;
 mod mig;
 mod model_terms;

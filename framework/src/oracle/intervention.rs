@@ -117,37 +117,13 @@ fn fit_line(x: &[f32], y: &[f32]) -> (f32, f32) {
 /// node; below it the node is taken not to encode its factor.
 const MIN_RANK_CORR: f32 = 0.2;
 
-/// Average ranks (0-based, ties share the mean of their ranks) of `v`.
-fn ranks(v: &[f32]) -> Vec<f64> {
-    let mut idx: Vec<usize> = (0..v.len()).collect();
-    idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
-    let mut r = vec![0.0; v.len()];
-    let mut s = 0;
-    while s < idx.len() {
-        let e = s + idx[s..].iter().take_while(|&&j| v[j] == v[idx[s]]).count();
-        for &j in &idx[s..e] {
-            r[j] = (s + e - 1) as f64 / 2.0;
-        }
-        s = e;
-    }
-    r
+fn to_f64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
 }
 
 /// Spearman rank correlation of `x` and `y` (0 when either is constant).
 fn spearman(x: &[f32], y: &[f32]) -> f32 {
-    let (rx, ry) = (ranks(x), ranks(y));
-    let m = (rx.len() as f64 - 1.0) / 2.0;
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (a, b) in rx.iter().zip(&ry) {
-        sxy += (a - m) * (b - m);
-        sxx += (a - m).powi(2);
-        syy += (b - m).powi(2);
-    }
-    if sxx > 0.0 && syy > 0.0 {
-        (sxy / (sxx * syy).sqrt()) as f32
-    } else {
-        0.0
-    }
+    crate::metrics::mcc::spearman(&to_f64(x), &to_f64(y)) as f32
 }
 
 /// Piecewise-linear interpolation of the knots (`xs` strictly increasing, non-empty) at `v`, clamped at the ends.
@@ -166,7 +142,11 @@ fn interp(xs: &[f32], ys: &[f32], v: f32) -> f32 {
 /// The distinct sorted values of `v` (at least two) and their empirical CDF positions in [0, 1] (mid-rank over ties).
 fn cdf_knots(v: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let last = (v.len() - 1) as f64;
-    let mut knots: Vec<(f32, f64)> = v.iter().copied().zip(ranks(v)).collect();
+    let mut knots: Vec<(f32, f64)> = v
+        .iter()
+        .copied()
+        .zip(crate::metrics::mcc::ranks(&to_f64(v)))
+        .collect();
     knots.sort_by(|p, q| p.0.total_cmp(&q.0));
     knots.dedup_by(|p, q| p.0 == q.0);
     knots
@@ -499,8 +479,7 @@ mod tests {
     }
 
     #[test]
-    fn ranks_and_spearman() {
-        assert_eq!(ranks(&[3.0, 1.0, 3.0, 2.0]), vec![2.5, 0.0, 2.5, 1.0]);
+    fn spearman_signs_and_constants() {
         assert!((spearman(&[1.0, 2.0, 3.0], &[1.0, 10.0, 100.0]) - 1.0).abs() < 1e-6);
         assert!((spearman(&[1.0, 2.0, 3.0], &[5.0, 0.0, -9.0]) + 1.0).abs() < 1e-6);
         assert_eq!(spearman(&[1.0, 1.0], &[0.0, 2.0]), 0.0);

@@ -161,15 +161,10 @@ impl DearMethod {
     }
 
     fn sample_prior(&self, n: usize, rng: &mut Rng) -> Result<Tensor> {
-        let dev = self.encoder_device();
         match &self.scm {
             Some(scm) => scm.sample(n, rng),
-            None => rng.normal(&[n, self.k], &dev),
+            None => rng.normal(&[n, self.k], self.supervision.device()),
         }
-    }
-
-    fn encoder_device(&self) -> candle_core::Device {
-        self.supervision.device().clone()
     }
 
     fn labels(&self, batch: &Batch) -> Result<Tensor> {
@@ -349,7 +344,7 @@ impl Method for DearMethod {
             None => Ok(Some(Tensor::zeros(
                 (self.m, self.m),
                 DType::F32,
-                &self.encoder_device(),
+                self.supervision.device(),
             )?)),
         }
     }
