@@ -160,6 +160,13 @@ fn simulator_answers_score_high_and_ignoring_do_scores_low() {
         assert!(truth[&format!("oracle_mae_{f}")] < 0.5, "{}", show(&truth));
     }
     assert!(truth["intervention_acc"] > 0.9, "{}", show(&truth));
+    for f in ["shadow_length", "shadow_position"] {
+        assert!(
+            truth[&format!("intervention_acc_{f}")] > 0.85,
+            "{}",
+            show(&truth)
+        );
+    }
     assert!(truth["intervention_drift"] < 0.5, "{}", show(&truth));
     assert!(truth["intervention_slope_shadow_length"] > 0.999);
 
@@ -184,6 +191,8 @@ fn simulator_answers_score_high_and_ignoring_do_scores_low() {
         show(&ignored)
     );
     assert!(ignored["intervention_acc_target"] < 0.5);
+    // A do(pendulum or light) leaves the shadow's position within one unit only a quarter of the time.
+    assert!(ignored["intervention_acc_shadow_position"] < 0.5);
     // Ignoring do() moves nothing, so there is no drift: drift alone does not certify an intervention.
     assert!(ignored["intervention_drift"] < 1e-6);
 }

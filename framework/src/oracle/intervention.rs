@@ -12,7 +12,8 @@
 //!   below [`MIN_RANK_CORR`] gets the same constant (its mean) and so cannot be steered either. The line's slope
 //!   is reported as `intervention_slope_<factor>` with either map, the Spearman correlation (quantile matching
 //!   only) as `intervention_rank_corr_<factor>`;
-//! - descendants of i (true graph): accurate when |measured − simulated| ≤ `tolerance` (one label unit);
+//! - descendants of i (true graph): accurate when |measured − simulated| ≤ `tolerance` (one label unit), over all
+//!   do()s (`intervention_acc`) and per descendant factor (`intervention_acc_<factor>`, `intervention_mae_<factor>`);
 //! - the intervened factor: the same test against v;
 //! - non-descendants: drift = |measured after do − measured on the model's reconstruction|, i.e. how much the
 //!   intervention moved what it should not have (measured against the reconstruction, so the model's
@@ -372,6 +373,7 @@ pub fn intervention_accuracy(
     for (c, t) in desc_per_factor.iter().enumerate() {
         if t.n > 0.0 {
             out.insert(format!("intervention_mae_{}", names[c]), t.mae());
+            out.insert(format!("intervention_acc_{}", names[c]), t.acc());
         }
     }
     if desc_all.n > 0.0 {
