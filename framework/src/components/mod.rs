@@ -68,6 +68,12 @@ pub struct Do {
 pub trait Encoder: Send {
     /// `x`: `[B, ..obs_shape]` → posterior with `[B, latent_dim]` parameters.
     fn encode(&self, x: &Tensor) -> Result<DiagGaussian>;
+    /// Switches layers that behave differently in training and evaluation (batch norm: batch statistics and
+    /// running-average updates, or the running averages). Components start in evaluation mode; a method
+    /// switches to training only around its update step, so every other call evaluates. No-op by default.
+    fn set_training(&self, training: bool) {
+        let _ = training;
+    }
 }
 
 pub trait Decoder: Send {
@@ -77,6 +83,10 @@ pub trait Decoder: Send {
     fn nll(&self, x: &Tensor, params: &Tensor) -> Result<Tensor>;
     /// E[x | params], e.g. pixel probabilities, for pictures.
     fn mean(&self, params: &Tensor) -> Result<Tensor>;
+    /// Training or evaluation mode, as [`Encoder::set_training`]. No-op by default.
+    fn set_training(&self, training: bool) {
+        let _ = training;
+    }
 }
 
 pub trait Prior: Send {

@@ -125,6 +125,20 @@ impl ElboMethod {
         })
     }
 
+    fn update(&mut self, batch: &Batch, step: usize, rng: &mut Rng) -> Result<StepReport> {
+        let fwd = self.forward(batch, Some(rng))?;
+        let terms = self.terms(&fwd, batch, step)?;
+        let report = StepReport::from_terms(&terms, step)?;
+        let grads = total_loss(&terms)?.backward()?;
+        self.optimizer.step(&grads)?;
+        Ok(report)
+    }
+
+    fn set_training(&self, training: bool) {
+        self.parts.encoder.set_training(training);
+        self.parts.decoder.set_training(training);
+    }
+
     /// Encoder → (sample or mean) → causal layer → decoder.
     pub fn forward(&self, batch: &Batch, mut rng: Option<&mut Rng>) -> Result<ForwardOutputs> {
         let posterior = self.parts.encoder.encode(&batch.x)?;
@@ -167,12 +181,11 @@ pub fn named_vars(varmap: &VarMap) -> Vec<(String, candle_core::Var)> {
 
 impl Method for ElboMethod {
     fn train_step(&mut self, batch: &Batch, step: usize, rng: &mut Rng) -> Result<StepReport> {
-        let fwd = self.forward(batch, Some(rng))?;
-        let terms = self.terms(&fwd, batch, step)?;
-        let report = StepReport::from_terms(&terms, step)?;
-        let grads = total_loss(&terms)?.backward()?;
-        self.optimizer.step(&grads)?;
-        Ok(report)
+        // Training mode (batch norm's batch statistics) only for the update: every other call evaluates.
+        self.set_training(true);
+        let report = self.update(batch, step, rng);
+        self.set_training(false);
+        report
     }
 
     /// `elbo` = E[log p(x|z)] − KL(q || prior) at the posterior mean (one deterministic pass), per sample.

@@ -1,6 +1,7 @@
 //! Building blocks with parameters: a seeded, path-scoped parameter store, linear layers, MLP and conv stacks.
 
 mod activation;
+mod batch_norm;
 mod channel_bias;
 mod conv;
 mod conv_kernels;
@@ -15,6 +16,7 @@ mod pixel_norm;
 mod spectral_norm;
 
 pub use activation::Activation;
+pub use batch_norm::{BatchNorm, TrainMode};
 pub use conv::{ConvDownStack, ConvUpStack};
 pub use conv_ops::add_channel_bias;
 pub use conv_ops::{conv2d, conv_transpose2d};

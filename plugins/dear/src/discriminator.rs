@@ -1,8 +1,10 @@
 //! DEAR's joint discriminator D(x, z) (§5.3): an image branch scoring x, a latent branch scoring z and a joint
 //! branch scoring their features together; D = (s_x + s_z + s_xz) / 3. Every layer is spectrally normalised.
-//! The CPU-sized image branch is a stride-2 conv stack with a linear feature layer (the code: SAGAN residual
-//! blocks with self-attention and a global sum pool, for GPUs).
+//! Two architectures: `Small` (default), a CPU-sized stride-2 conv stack with a linear feature layer and plain
+//! MLP branches; `Sagan`, the code's (SAGAN residual blocks with self-attention and a global sum pool, residual
+//! MLP branches: [`crate::sagan_discriminator`]), for GPUs.
 
+use crate::sagan_discriminator::SaganDiscriminator;
 use candle_core::Tensor;
 use carve::error::{Error, Result};
 use carve::nn::{Activation, Params, SnConv2d, SnLinear};
@@ -11,6 +13,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DiscriminatorConfig {
+    pub arch: DiscriminatorArch,
+    // The fields below configure the `Small` arch only.
     /// Channels of the image branch's stride-2 convs (kernel 4): each halves the side.
     pub channels: Vec<usize>,
     /// Width of the image features f_x.
@@ -22,9 +26,40 @@ pub struct DiscriminatorConfig {
     pub activation: Activation,
 }
 
+/// Which discriminator: `Small` or `Sagan(conv_dim: 32, fc: 512, res_blocks: 3)` (the code's defaults).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum DiscriminatorArch {
+    #[default]
+    Small,
+    /// The code's: `conv_dim` c (image widths c … 16c), `fc` the latent and joint branches' width, `res_blocks`
+    /// their residual blocks. `Small`'s fields must be left at their defaults.
+    Sagan {
+        #[serde(default = "default_conv_dim")]
+        conv_dim: usize,
+        #[serde(default = "default_fc")]
+        fc: usize,
+        #[serde(default = "default_res_blocks")]
+        res_blocks: usize,
+    },
+}
+
+fn default_conv_dim() -> usize {
+    32
+}
+
+fn default_fc() -> usize {
+    512
+}
+
+fn default_res_blocks() -> usize {
+    3
+}
+
 impl Default for DiscriminatorConfig {
     fn default() -> Self {
         Self {
+            arch: DiscriminatorArch::Small,
             channels: vec![32, 64, 128, 128],
             features: 256,
             latent_hidden: vec![256, 256],
@@ -59,7 +94,63 @@ impl SnStack {
 }
 
 #[derive(Clone, Debug)]
-pub struct Discriminator {
+pub struct Discriminator(Arch);
+
+#[derive(Clone, Debug)]
+enum Arch {
+    Small(SmallDiscriminator),
+    Sagan(Box<SaganDiscriminator>),
+}
+
+impl Discriminator {
+    /// For images `obs_shape` = `[C, H, W]` and `latent_dim` latents.
+    pub fn new(
+        p: &Params,
+        cfg: &DiscriminatorConfig,
+        obs_shape: &[usize],
+        latent_dim: usize,
+    ) -> Result<Self> {
+        Ok(Self(match cfg.arch {
+            DiscriminatorArch::Small => {
+                Arch::Small(SmallDiscriminator::new(p, cfg, obs_shape, latent_dim)?)
+            }
+            DiscriminatorArch::Sagan { .. }
+                if *cfg
+                    != (DiscriminatorConfig {
+                        arch: cfg.arch.clone(),
+                        ..Default::default()
+                    }) =>
+            {
+                return Err(Error::Config {
+                    location: "model.discriminator".into(),
+                    message:
+                        "channels, features, latent_hidden, joint_hidden and activation configure \
+                              the Small arch; with arch: Sagan set its conv_dim, fc and res_blocks"
+                            .into(),
+                })
+            }
+            DiscriminatorArch::Sagan {
+                conv_dim,
+                fc,
+                res_blocks,
+            } => Arch::Sagan(Box::new(SaganDiscriminator::new(
+                p, obs_shape, latent_dim, conv_dim, fc, res_blocks,
+            )?)),
+        }))
+    }
+
+    /// D(x, z) `[B]` for images `x` `[B, C, H, W]` and latents `z` `[B, k]`. `update`: refresh the spectral
+    /// norms' power iterations (training).
+    pub fn forward(&self, x: &Tensor, z: &Tensor, update: bool) -> Result<Tensor> {
+        match &self.0 {
+            Arch::Small(d) => d.forward(x, z, update),
+            Arch::Sagan(d) => d.forward(x, z, update),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct SmallDiscriminator {
     convs: Vec<SnConv2d>,
     image_features: SnLinear,
     image_score: SnLinear,
@@ -70,9 +161,8 @@ pub struct Discriminator {
     activation: Activation,
 }
 
-impl Discriminator {
-    /// For images `obs_shape` = `[C, H, W]` and `latent_dim` latents.
-    pub fn new(
+impl SmallDiscriminator {
+    fn new(
         p: &Params,
         cfg: &DiscriminatorConfig,
         obs_shape: &[usize],
@@ -119,9 +209,7 @@ impl Discriminator {
         })
     }
 
-    /// D(x, z) `[B]` for images `x` `[B, C, H, W]` and latents `z` `[B, k]`. `update`: refresh the spectral
-    /// norms' power iterations (training).
-    pub fn forward(&self, x: &Tensor, z: &Tensor, update: bool) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, z: &Tensor, update: bool) -> Result<Tensor> {
         let act = self.activation;
         let mut h = x.clone();
         for conv in &self.convs {
@@ -161,5 +249,67 @@ mod tests {
         assert_eq!(d.forward(&x, &z, true).unwrap().dims(), &[2]);
         assert!(Discriminator::new(&p.pp("e"), &cfg, &[3, 6, 6], 5).is_err());
         assert!(Discriminator::new(&p.pp("f"), &cfg, &[10], 5).is_err());
+    }
+
+    /// At 64×64 with c = 32, fc 512 and k = 6: the code's `BigJointDiscriminator` has 13,546,548 parameters,
+    /// of which 262,656 are a 1×1 shortcut conv of its last image block that its forward never uses (no
+    /// downsampling, no width change); that one is not built here.
+    #[test]
+    fn full_size_sagan_matches_the_codes_parameter_count() {
+        let varmap = VarMap::new();
+        let p = Params::new(varmap.clone(), Device::Cpu, 0);
+        let cfg: DiscriminatorConfig = ron::from_str("(arch: Sagan())").unwrap();
+        Discriminator::new(&p.pp("discriminator"), &cfg, &[3, 64, 64], 6).unwrap();
+        assert_eq!(
+            crate::sagan::tests::trained_parameters(&varmap),
+            13_546_548 - 262_656
+        );
+    }
+
+    #[test]
+    fn sagan_arch_parses_scores_pairs_and_checks_its_input() {
+        let cfg: DiscriminatorConfig =
+            ron::from_str("(arch: Sagan(conv_dim: 4, fc: 16, res_blocks: 2))").unwrap();
+        assert_eq!(
+            cfg.arch,
+            DiscriminatorArch::Sagan {
+                conv_dim: 4,
+                fc: 16,
+                res_blocks: 2
+            }
+        );
+        let full: DiscriminatorConfig = ron::from_str("(arch: Sagan())").unwrap();
+        assert_eq!(
+            full.arch,
+            DiscriminatorArch::Sagan {
+                conv_dim: 32,
+                fc: 512,
+                res_blocks: 3
+            }
+        );
+        let varmap = VarMap::new();
+        let p = Params::new(varmap.clone(), Device::Cpu, 0);
+        let d = Discriminator::new(&p.pp("d"), &cfg, &[3, 32, 16], 5).unwrap();
+        let x = Tensor::rand(0f32, 1f32, (3, 3, 32, 16), &Device::Cpu).unwrap();
+        let z = Tensor::randn(0f32, 1f32, (3, 5), &Device::Cpu).unwrap();
+        let s = d.forward(&x, &z, true).unwrap();
+        assert_eq!(s.dims(), &[3]);
+        // Every trained parameter gets a gradient (the attention's σ included).
+        let grads = s.sum_all().unwrap().backward().unwrap();
+        for (name, var) in varmap.data().lock().unwrap().iter() {
+            assert_eq!(
+                grads.get(var.as_tensor()).is_some(),
+                !name.ends_with("sn_u"),
+                "{name}"
+            );
+        }
+        assert!(Discriminator::new(&p.pp("e"), &cfg, &[3, 24, 24], 5).is_err());
+        assert!(Discriminator::new(&p.pp("f"), &cfg, &[10], 5).is_err());
+        // Small's fields with the Sagan arch are a mistake, not silently ignored.
+        let mixed: DiscriminatorConfig = ron::from_str("(arch: Sagan(), features: 64)").unwrap();
+        assert!(Discriminator::new(&p.pp("h"), &mixed, &[3, 16, 16], 5).is_err());
+        // The attention after the first block needs 2c ≥ 8 channels.
+        let narrow: DiscriminatorConfig = ron::from_str("(arch: Sagan(conv_dim: 2))").unwrap();
+        assert!(Discriminator::new(&p.pp("g"), &narrow, &[3, 16, 16], 5).is_err());
     }
 }

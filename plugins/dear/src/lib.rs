@@ -6,10 +6,18 @@
 
 mod discriminator;
 mod method;
+mod resample;
+mod resnet;
+mod sagan;
+mod sagan_discriminator;
+mod self_attention;
 mod supervision;
 
-pub use discriminator::{Discriminator, DiscriminatorConfig};
+pub use discriminator::{Discriminator, DiscriminatorArch, DiscriminatorConfig};
 pub use method::DearMethod;
+pub use resnet::ResNetEncoder;
+pub use sagan::SaganGenerator;
+pub use self_attention::SelfAttention;
 pub use supervision::{Supervision, SupervisionKind};
 
 use carve::components::{DecoderConfig, EncoderConfig};
@@ -20,7 +28,8 @@ use serde::{Deserialize, Serialize};
 
 /// `{"Dear": (latent_dim: 6, encoder: {"Conv": (...)}, generator: {"Conv": (...)}, prior: Scm(f2: Affine), ...)}`.
 /// The encoder and generator are any registered encoder and decoder components (the generator draws the
-/// decoder's mean, e.g. sigmoid of Bernoulli logits).
+/// decoder's mean, e.g. sigmoid of Bernoulli logits); the code's full-size networks are `{"ResNet": (..)}`
+/// and `{"Sagan": (..)}` with `discriminator: (arch: Sagan(..))`.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dear {

@@ -175,35 +175,13 @@ impl DearMethod {
         Ok(labels.narrow(1, 0, self.m)?.to_dtype(DType::F32)?)
     }
 
-    fn step(&mut self, groups: &[usize], loss: &Tensor) -> Result<()> {
-        let grads = loss.backward()?;
-        for &g in groups {
-            self.groups[g].optimizer.step(&grads)?;
-        }
-        Ok(())
+    fn set_training(&self, training: bool) {
+        self.encoder.set_training(training);
+        self.generator.set_training(training);
     }
-}
 
-/// The scalar value of a loss term, or the NaN error naming the step and term.
-fn checked(t: &Tensor, term: &str, step: usize) -> Result<f32> {
-    let v = t.to_dtype(DType::F32)?.to_scalar::<f32>()?;
-    if v.is_finite() {
-        Ok(v)
-    } else {
-        Err(Error::NonFinite {
-            step,
-            term: term.into(),
-            value: v,
-        })
-    }
-}
-
-fn softplus(x: &Tensor) -> Result<Tensor> {
-    Activation::Softplus.apply(x)
-}
-
-impl Method for DearMethod {
-    fn train_step(&mut self, batch: &Batch, step: usize, rng: &mut Rng) -> Result<StepReport> {
+    /// One iteration's three updates (§5.2).
+    fn update(&mut self, batch: &Batch, step: usize, rng: &mut Rng) -> Result<StepReport> {
         let x = &batch.x;
         let labels = self.labels(batch)?;
         let q = self.encoder.encode(x)?;
@@ -253,6 +231,43 @@ impl Method for DearMethod {
                 ("d_fake".into(), mean(&d_fake)?),
             ],
         })
+    }
+
+    fn step(&mut self, groups: &[usize], loss: &Tensor) -> Result<()> {
+        let grads = loss.backward()?;
+        for &g in groups {
+            self.groups[g].optimizer.step(&grads)?;
+        }
+        Ok(())
+    }
+}
+
+/// The scalar value of a loss term, or the NaN error naming the step and term.
+fn checked(t: &Tensor, term: &str, step: usize) -> Result<f32> {
+    let v = t.to_dtype(DType::F32)?.to_scalar::<f32>()?;
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(Error::NonFinite {
+            step,
+            term: term.into(),
+            value: v,
+        })
+    }
+}
+
+fn softplus(x: &Tensor) -> Result<Tensor> {
+    Activation::Softplus.apply(x)
+}
+
+impl Method for DearMethod {
+    /// Encoder and generator are in training mode (batch norm's batch statistics, the code's `model.train()`)
+    /// only here: every other call evaluates.
+    fn train_step(&mut self, batch: &Batch, step: usize, rng: &mut Rng) -> Result<StepReport> {
+        self.set_training(true);
+        let report = self.update(batch, step, rng);
+        self.set_training(false);
+        report
     }
 
     /// `sup` (the supervision loss, unweighted), `recon_mse` (per-pixel squared error of G(μ_E(x)): how well
