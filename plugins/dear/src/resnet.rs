@@ -55,7 +55,6 @@ struct ConvBn {
 }
 
 impl ConvBn {
-    #[allow(clippy::too_many_arguments)]
     fn new(
         p: &Params,
         name: &str,
