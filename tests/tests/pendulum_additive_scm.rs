@@ -194,13 +194,17 @@ fn no_additive_scm_reaches_the_intervention_accuracy_targets() {
     assert!(best > 0.6, "best additive SCM {best}");
 }
 
+/// (squared error, direction w, link knots, link values) of a single-index fit.
+type SingleIndexFit = (f64, [f64; 2], Vec<f64>, Vec<f64>);
+
 /// A mechanism of one weighted sum of the parents, child = h(w·(i, j)) + ε, with a free (non-monotone) link h:
 /// CausalVAE's g_j(Σ_p A_pj z_p). The direction is searched over half a circle, h is the child's mean in 300
 /// quantile bins of the index, interpolated.
 fn single_index_scores(grid: &Grid) -> (f64, f64, f64) {
     const BINS: usize = 300;
     let fit = |child: usize| {
-        let mut best: Option<(f64, [f64; 2], Vec<f64>, Vec<f64>)> = None;
+        // (squared error, direction, link knots, link values)
+        let mut best: Option<SingleIndexFit> = None;
         for step in 0..360 {
             let angle = step as f64 * std::f64::consts::PI / 360.0;
             let w = [angle.cos(), angle.sin()];
