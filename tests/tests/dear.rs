@@ -84,7 +84,8 @@ fn short_run_aligns_latents_and_learns_weights_on_the_known_graph() {
     assert!(indep.iter().flatten().all(|&w| w == 0.0), "{indep:?}");
 }
 
-/// The targets from the shipped configs, full length.
+/// The targets from the shipped configs, full length. Fails today, and the accuracy target cannot be met
+/// by DEAR's prior class on this pendulum: `pendulum_additive_scm.rs` puts that class's ceiling at about 0.70.
 #[test]
 #[ignore = "full reproduction: two runs of ~5 min each on 2 cores"]
 fn full_runs_reach_the_targets_and_the_ablation_falls_short() {
