@@ -123,9 +123,9 @@ fn tiny_resnet_and_sagan_dear_trains_and_checkpoints_batch_norm_state() {
         "model.encoder.base_channels=4".into(),
         "model.encoder.hidden=16".into(),
         "model.generator.conv_dim=4".into(),
-        "model.discriminator.arch.conv_dim=4".into(),
-        "model.discriminator.arch.fc=16".into(),
-        "model.discriminator.arch.res_blocks=1".into(),
+        "model.discriminator.Sagan.conv_dim=4".into(),
+        "model.discriminator.Sagan.fc=16".into(),
+        "model.discriminator.Sagan.res_blocks=1".into(),
         "eval.metrics=[\"mcc_aligned\"]".into(),
     ]);
     let run = train_into(&config("pendulum64_full.ron"), &o, dir.path()).unwrap();
@@ -171,23 +171,16 @@ fn tiny_resnet_and_sagan_dear_trains_and_checkpoints_batch_norm_state() {
         assert!((u - v).abs() < 1e-5, "{a:?} vs {b:?}");
     }
     // Evaluation is repeatable: the generator's evaluation noise is a fixed stream.
-    let r1 = s
-        .method
-        .reconstruct(&batch.x)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
-    let r2 = s
-        .method
-        .reconstruct(&batch.x)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
-    assert_eq!(r1, r2);
+    let reconstruct = || {
+        s.method
+            .reconstruct(&batch.x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    };
+    assert_eq!(reconstruct(), reconstruct());
 }
 
 /// The ResNet encoder is a generic component: in an `Elbo` model too it trains with batch statistics (its

@@ -10,30 +10,29 @@ use carve::error::{Error, Result};
 use carve::nn::{Activation, Params, SnConv2d, SnLinear};
 use serde::{Deserialize, Serialize};
 
+/// Which discriminator and its sizes: `Small(channels: [...], features: ..)` (default) or
+/// `Sagan(conv_dim: 32, fc: 512, res_blocks: 3)` (the code's network and defaults).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DiscriminatorConfig {
-    pub arch: DiscriminatorArch,
-    // The fields below configure the `Small` arch only.
-    /// Channels of the image branch's stride-2 convs (kernel 4): each halves the side.
-    pub channels: Vec<usize>,
-    /// Width of the image features f_x.
-    pub features: usize,
-    /// Hidden widths of the latent branch; the last is the width of f_z.
-    pub latent_hidden: Vec<usize>,
-    /// Hidden widths of the joint branch on concat(f_x, f_z).
-    pub joint_hidden: Vec<usize>,
-    pub activation: Activation,
-}
-
-/// Which discriminator: `Small` or `Sagan(conv_dim: 32, fc: 512, res_blocks: 3)` (the code's defaults).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub enum DiscriminatorArch {
-    #[default]
-    Small,
-    /// The code's: `conv_dim` c (image widths c … 16c), `fc` the latent and joint branches' width, `res_blocks`
-    /// their residual blocks. `Small`'s fields must be left at their defaults.
+pub enum DiscriminatorConfig {
+    Small {
+        /// Channels of the image branch's stride-2 convs (kernel 4): each halves the side.
+        #[serde(default = "default_channels")]
+        channels: Vec<usize>,
+        /// Width of the image features f_x.
+        #[serde(default = "default_features")]
+        features: usize,
+        /// Hidden widths of the latent branch; the last is the width of f_z.
+        #[serde(default = "default_hidden")]
+        latent_hidden: Vec<usize>,
+        /// Hidden widths of the joint branch on concat(f_x, f_z).
+        #[serde(default = "default_joint_hidden")]
+        joint_hidden: Vec<usize>,
+        #[serde(default = "default_activation")]
+        activation: Activation,
+    },
+    /// `conv_dim` c (image widths c … 16c), `fc` the latent and joint branches' width, `res_blocks` their
+    /// residual blocks.
     Sagan {
         #[serde(default = "default_conv_dim")]
         conv_dim: usize,
@@ -56,15 +55,34 @@ fn default_res_blocks() -> usize {
     3
 }
 
+fn default_channels() -> Vec<usize> {
+    vec![32, 64, 128, 128]
+}
+
+fn default_features() -> usize {
+    256
+}
+
+fn default_hidden() -> Vec<usize> {
+    vec![256, 256]
+}
+
+fn default_joint_hidden() -> Vec<usize> {
+    vec![256]
+}
+
+fn default_activation() -> Activation {
+    Activation::LeakyRelu(0.2)
+}
+
 impl Default for DiscriminatorConfig {
     fn default() -> Self {
-        Self {
-            arch: DiscriminatorArch::Small,
-            channels: vec![32, 64, 128, 128],
-            features: 256,
-            latent_hidden: vec![256, 256],
-            joint_hidden: vec![256],
-            activation: Activation::LeakyRelu(0.2),
+        Self::Small {
+            channels: default_channels(),
+            features: default_features(),
+            latent_hidden: default_hidden(),
+            joint_hidden: default_joint_hidden(),
+            activation: default_activation(),
         }
     }
 }
@@ -110,26 +128,11 @@ impl Discriminator {
         obs_shape: &[usize],
         latent_dim: usize,
     ) -> Result<Self> {
-        Ok(Self(match cfg.arch {
-            DiscriminatorArch::Small => {
+        Ok(Self(match cfg {
+            DiscriminatorConfig::Small { .. } => {
                 Arch::Small(SmallDiscriminator::new(p, cfg, obs_shape, latent_dim)?)
             }
-            DiscriminatorArch::Sagan { .. }
-                if *cfg
-                    != (DiscriminatorConfig {
-                        arch: cfg.arch.clone(),
-                        ..Default::default()
-                    }) =>
-            {
-                return Err(Error::Config {
-                    location: "model.discriminator".into(),
-                    message:
-                        "channels, features, latent_hidden, joint_hidden and activation configure \
-                              the Small arch; with arch: Sagan set its conv_dim, fc and res_blocks"
-                            .into(),
-                })
-            }
-            DiscriminatorArch::Sagan {
+            &DiscriminatorConfig::Sagan {
                 conv_dim,
                 fc,
                 res_blocks,
@@ -168,7 +171,18 @@ impl SmallDiscriminator {
         obs_shape: &[usize],
         latent_dim: usize,
     ) -> Result<Self> {
-        let n = cfg.channels.len();
+        let DiscriminatorConfig::Small {
+            channels,
+            features,
+            latent_hidden,
+            joint_hidden,
+            activation,
+        } = cfg
+        else {
+            return Err(Error::msg("the small discriminator needs a Small config"));
+        };
+        let (features, activation) = (*features, *activation);
+        let n = channels.len();
         let f = 1usize << n;
         let &[c, h, w] = obs_shape else {
             return Err(Error::Shape {
@@ -184,28 +198,24 @@ impl SmallDiscriminator {
                 got: format!("{h}×{w}"),
             });
         }
-        let ins = std::iter::once(c).chain(cfg.channels.iter().copied());
+        let ins = std::iter::once(c).chain(channels.iter().copied());
         let convs = ins
-            .zip(&cfg.channels)
+            .zip(channels)
             .enumerate()
             .map(|(i, (a, &b))| SnConv2d::new(&p.pp(format!("conv{i}")), a, b, 4, 2, 1))
             .collect::<Result<Vec<_>>>()?;
-        let flat = cfg.channels.last().copied().unwrap_or(c) * (h / f) * (w / f);
-        let fz = cfg.latent_hidden.last().copied().unwrap_or(latent_dim);
-        let fj = cfg
-            .joint_hidden
-            .last()
-            .copied()
-            .unwrap_or(cfg.features + fz);
+        let flat = channels.last().copied().unwrap_or(c) * (h / f) * (w / f);
+        let fz = latent_hidden.last().copied().unwrap_or(latent_dim);
+        let fj = joint_hidden.last().copied().unwrap_or(features + fz);
         Ok(Self {
             convs,
-            image_features: SnLinear::new(&p.pp("x_features"), flat, cfg.features)?,
-            image_score: SnLinear::new(&p.pp("x_score"), cfg.features, 1)?,
-            latent: SnStack::new(&p.pp("z"), latent_dim, &cfg.latent_hidden)?,
+            image_features: SnLinear::new(&p.pp("x_features"), flat, features)?,
+            image_score: SnLinear::new(&p.pp("x_score"), features, 1)?,
+            latent: SnStack::new(&p.pp("z"), latent_dim, latent_hidden)?,
             latent_score: SnLinear::new(&p.pp("z_score"), fz, 1)?,
-            joint: SnStack::new(&p.pp("xz"), cfg.features + fz, &cfg.joint_hidden)?,
+            joint: SnStack::new(&p.pp("xz"), features + fz, joint_hidden)?,
             joint_score: SnLinear::new(&p.pp("xz_score"), fj, 1)?,
-            activation: cfg.activation,
+            activation,
         })
     }
 
@@ -236,13 +246,10 @@ mod tests {
     #[test]
     fn scores_one_value_per_pair_and_checks_the_image_side() {
         let p = Params::new(VarMap::new(), Device::Cpu, 0);
-        let cfg = DiscriminatorConfig {
-            channels: vec![4, 8],
-            features: 16,
-            latent_hidden: vec![8],
-            joint_hidden: vec![8],
-            ..Default::default()
-        };
+        let cfg: DiscriminatorConfig = ron::from_str(
+            "Small(channels: [4, 8], features: 16, latent_hidden: [8], joint_hidden: [8])",
+        )
+        .unwrap();
         let d = Discriminator::new(&p.pp("d"), &cfg, &[3, 8, 8], 5).unwrap();
         let x = Tensor::zeros((2, 3, 8, 8), DType::F32, &Device::Cpu).unwrap();
         let z = Tensor::zeros((2, 5), DType::F32, &Device::Cpu).unwrap();
@@ -258,7 +265,7 @@ mod tests {
     fn full_size_sagan_matches_the_codes_parameter_count() {
         let varmap = VarMap::new();
         let p = Params::new(varmap.clone(), Device::Cpu, 0);
-        let cfg: DiscriminatorConfig = ron::from_str("(arch: Sagan())").unwrap();
+        let cfg: DiscriminatorConfig = ron::from_str("Sagan()").unwrap();
         Discriminator::new(&p.pp("discriminator"), &cfg, &[3, 64, 64], 6).unwrap();
         assert_eq!(
             crate::sagan::tests::trained_parameters(&varmap),
@@ -269,19 +276,19 @@ mod tests {
     #[test]
     fn sagan_arch_parses_scores_pairs_and_checks_its_input() {
         let cfg: DiscriminatorConfig =
-            ron::from_str("(arch: Sagan(conv_dim: 4, fc: 16, res_blocks: 2))").unwrap();
+            ron::from_str("Sagan(conv_dim: 4, fc: 16, res_blocks: 2)").unwrap();
         assert_eq!(
-            cfg.arch,
-            DiscriminatorArch::Sagan {
+            cfg,
+            DiscriminatorConfig::Sagan {
                 conv_dim: 4,
                 fc: 16,
                 res_blocks: 2
             }
         );
-        let full: DiscriminatorConfig = ron::from_str("(arch: Sagan())").unwrap();
+        let full: DiscriminatorConfig = ron::from_str("Sagan()").unwrap();
         assert_eq!(
-            full.arch,
-            DiscriminatorArch::Sagan {
+            full,
+            DiscriminatorConfig::Sagan {
                 conv_dim: 32,
                 fc: 512,
                 res_blocks: 3
@@ -305,11 +312,10 @@ mod tests {
         }
         assert!(Discriminator::new(&p.pp("e"), &cfg, &[3, 24, 24], 5).is_err());
         assert!(Discriminator::new(&p.pp("f"), &cfg, &[10], 5).is_err());
-        // Small's fields with the Sagan arch are a mistake, not silently ignored.
-        let mixed: DiscriminatorConfig = ron::from_str("(arch: Sagan(), features: 64)").unwrap();
-        assert!(Discriminator::new(&p.pp("h"), &mixed, &[3, 16, 16], 5).is_err());
+        // Small's fields under Sagan are a config error, not silently ignored.
+        assert!(ron::from_str::<DiscriminatorConfig>("Sagan(features: 64)").is_err());
         // The attention after the first block needs 2c ≥ 8 channels.
-        let narrow: DiscriminatorConfig = ron::from_str("(arch: Sagan(conv_dim: 2))").unwrap();
+        let narrow: DiscriminatorConfig = ron::from_str("Sagan(conv_dim: 2)").unwrap();
         assert!(Discriminator::new(&p.pp("g"), &narrow, &[3, 16, 16], 5).is_err());
     }
 }

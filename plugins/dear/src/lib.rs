@@ -13,7 +13,7 @@ mod sagan_discriminator;
 mod self_attention;
 mod supervision;
 
-pub use discriminator::{Discriminator, DiscriminatorArch, DiscriminatorConfig};
+pub use discriminator::{Discriminator, DiscriminatorConfig};
 pub use method::DearMethod;
 pub use resnet::ResNetEncoder;
 pub use sagan::SaganGenerator;
@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 /// `{"Dear": (latent_dim: 6, encoder: {"Conv": (...)}, generator: {"Conv": (...)}, prior: Scm(f2: Affine), ...)}`.
 /// The encoder and generator are any registered encoder and decoder components (the generator draws the
 /// decoder's mean, e.g. sigmoid of Bernoulli logits); the code's full-size networks are `{"ResNet": (..)}`
-/// and `{"Sagan": (..)}` with `discriminator: (arch: Sagan(..))`.
+/// and `{"Sagan": (..)}` with `discriminator: Sagan(..)`.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dear {

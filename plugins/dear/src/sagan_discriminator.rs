@@ -124,7 +124,7 @@ impl SaganDiscriminator {
         }
         if conv_dim == 0 || fc == 0 {
             return Err(Error::Config {
-                location: "model.discriminator.arch".into(),
+                location: "model.discriminator.Sagan".into(),
                 message: "Sagan conv_dim and fc must be at least 1".into(),
             });
         }
