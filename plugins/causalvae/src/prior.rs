@@ -1,5 +1,7 @@
 //! CausalVAE's priors: ε ~ N(0, I) and z | u ~ N(ũ, I), with all posterior variances fixed to 1 as in the
 //! official code, so the KL is α·½‖ε̂‖² + β·Σ_i ½‖z_i − ũ_i‖² (z = the linear SCM's output).
+//! α may also be given per concept (α_i·½‖ε̂_i‖²): a large α on the effects keeps their noise small, so the
+//! mask layer, not the noise, carries their mechanism (see `ConceptWeights`).
 
 use crate::labels::{half_sq_dist, LabelScale};
 use candle_core::{Device, Tensor};
@@ -14,14 +16,44 @@ use serde::{Deserialize, Serialize};
 pub struct LabelConditional {
     pub concepts: usize,
     #[serde(default = "default_alpha")]
-    pub alpha: f64,
+    pub alpha: ConceptWeights,
     #[serde(default = "default_beta")]
     pub beta: f64,
     pub label_scale: LabelScale,
 }
 
-fn default_alpha() -> f64 {
-    0.3
+/// One weight for every concept (`0.3`), or one per concept (`[0.3, 0.3, 100.0, 100.0]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ConceptWeights {
+    All(f64),
+    PerConcept(Vec<f64>),
+}
+
+impl ConceptWeights {
+    fn check(&self, n: usize) -> Result<()> {
+        match self {
+            ConceptWeights::PerConcept(w) if w.len() != n => Err(Error::Shape {
+                context: "LabelConditional alpha".into(),
+                expected: format!("one weight or {n} (one per concept)"),
+                got: format!("{} weights", w.len()),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// `[1, n, 1]` weights to broadcast over `[B, n, k]`.
+    fn tensor(&self, n: usize, dev: &Device) -> Result<Tensor> {
+        let w = match self {
+            ConceptWeights::All(a) => vec![*a as f32; n],
+            ConceptWeights::PerConcept(w) => w.iter().map(|&a| a as f32).collect(),
+        };
+        Ok(Tensor::from_vec(w, (1, n, 1), dev)?)
+    }
+}
+
+fn default_alpha() -> ConceptWeights {
+    ConceptWeights::All(0.3)
 }
 fn default_beta() -> f64 {
     1.0
@@ -37,6 +69,7 @@ impl PriorConfig for LabelConditional {
                 got: ctx.latent_dim.to_string(),
             });
         }
+        self.alpha.check(self.concepts)?;
         Ok(Box::new(self.clone()))
     }
 }
@@ -50,7 +83,11 @@ impl Prior for LabelConditional {
     fn kl(&self, fwd: &ForwardOutputs, batch: &Batch) -> Result<Tensor> {
         let (b, d) = fwd.eps.dims2()?;
         let (n, k) = (self.concepts, d / self.concepts);
-        let kl_eps = half_sq_dist(&fwd.eps, &fwd.eps.zeros_like()?)?;
+        let eps = fwd.eps.reshape((b, n, k))?;
+        let weighted = eps
+            .sqr()?
+            .broadcast_mul(&self.alpha.tensor(n, eps.device())?)?;
+        let kl_eps = (weighted.reshape((b, ()))?.sum(1)? * 0.5)?;
         let z = fwd
             .extras
             .get("causal.z")
@@ -59,10 +96,71 @@ impl Prior for LabelConditional {
         let u = self
             .label_scale
             .prior_means(batch.labels.as_ref(), b, n, k, z.device())?;
-        Ok(((kl_eps * self.alpha)? + (half_sq_dist(&z, &u)? * self.beta)?)?)
+        Ok((kl_eps + (half_sq_dist(&z, &u)? * self.beta)?)?)
     }
 
     fn sample(&self, n: usize, d: usize, rng: &mut Rng, device: &Device) -> Result<Tensor> {
         rng.normal(&[n, d], device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carve::dist::DiagGaussian;
+    use std::collections::BTreeMap;
+
+    /// KL per sample for ε̂ = `eps`, z = ε̂ and labels at the scale's centres (ũ = 0), 2 concepts × 1 dim.
+    fn kl(alpha: ConceptWeights, eps: &[f32]) -> Vec<f32> {
+        let prior = LabelConditional {
+            concepts: 2,
+            alpha,
+            beta: 2.0,
+            label_scale: LabelScale(vec![(0.0, 1.0), (0.0, 1.0)]),
+        };
+        let e = Tensor::from_slice(eps, (eps.len() / 2, 2), &Device::Cpu).unwrap();
+        let fwd = ForwardOutputs {
+            posterior: DiagGaussian::unit(e.clone()).unwrap(),
+            eps: e.clone(),
+            z: e.clone(),
+            decoded: e.clone(),
+            extras: BTreeMap::from([("causal.z".to_string(), e.clone())]),
+        };
+        let batch = Batch {
+            x: e.clone(),
+            labels: Some(e.zeros_like().unwrap()),
+            factors: None,
+            actions: None,
+        };
+        prior.kl(&fwd, &batch).unwrap().to_vec1().unwrap()
+    }
+
+    #[test]
+    fn alpha_weighs_each_concepts_noise() {
+        // ½(α_0·1² + α_1·2²) + β·½(1² + 2²), β = 2.
+        let per = kl(ConceptWeights::PerConcept(vec![3.0, 10.0]), &[1.0, 2.0]);
+        assert!(
+            (per[0] - (0.5 * (3.0 + 40.0) + 5.0)).abs() < 1e-4,
+            "{per:?}"
+        );
+        let same = kl(
+            ConceptWeights::PerConcept(vec![0.3, 0.3]),
+            &[1.0, -2.0, 0.5, 3.0],
+        );
+        let all = kl(ConceptWeights::All(0.3), &[1.0, -2.0, 0.5, 3.0]);
+        assert_eq!(same, all);
+    }
+
+    #[test]
+    fn alpha_per_concept_must_match_the_concepts() {
+        let cfg: LabelConditional =
+            ron::from_str("(concepts: 4, alpha: [0.3, 0.3, 100.0], beta: 1.0, label_scale: [])")
+                .unwrap();
+        assert_eq!(cfg.alpha, ConceptWeights::PerConcept(vec![0.3, 0.3, 100.0]));
+        let err = cfg.alpha.check(4).unwrap_err().to_string();
+        assert!(err.contains("one per concept"), "{err}");
+        let scalar: LabelConditional =
+            ron::from_str("(concepts: 4, alpha: 0.3, label_scale: [])").unwrap();
+        assert_eq!(scalar.alpha, ConceptWeights::All(0.3));
     }
 }
