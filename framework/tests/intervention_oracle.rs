@@ -168,6 +168,19 @@ fn simulator_answers_score_high_and_ignoring_do_scores_low() {
         );
     }
     assert!(truth["intervention_drift"] < 0.5, "{}", show(&truth));
+    // Every factor is a non-descendant of some do() (of itself never), so each has its own drift.
+    for f in [
+        "pendulum_angle",
+        "light_angle",
+        "shadow_length",
+        "shadow_position",
+    ] {
+        assert!(
+            truth[&format!("intervention_drift_{f}")] < 0.75,
+            "{}",
+            show(&truth)
+        );
+    }
     assert!(truth["intervention_slope_shadow_length"] > 0.999);
 
     // The regressor is cached: the second session loads it.

@@ -17,7 +17,8 @@
 //! - the intervened factor: the same test against v;
 //! - non-descendants: drift = |measured after do − measured on the model's reconstruction|, i.e. how much the
 //!   intervention moved what it should not have (measured against the reconstruction, so the model's
-//!   reconstruction error is not counted as drift); their error against the true factors is reported too.
+//!   reconstruction error is not counted as drift), overall, per do() (`intervention_drift_do_<node>`) and per
+//!   drifting factor (`intervention_drift_<factor>`); their error against the true factors is reported too.
 //!
 //! Nodes are matched to factors by index: supervised methods align them by construction.
 
@@ -316,6 +317,7 @@ pub fn intervention_accuracy(
     let mut drift_all = Tally::default();
     let mut nondesc_truth = Tally::default();
     let mut desc_per_factor = vec![Tally::default(); k];
+    let mut drift_per_factor = vec![Tally::default(); k];
     for (i, name) in names.iter().enumerate() {
         let (f_i, y_i) = (col(&factors, i), col(&nodes, i));
         out.insert(
@@ -353,6 +355,7 @@ pub fn intervention_accuracy(
                         desc_per_factor[c].add(m[c] - truth[c], tol);
                     } else {
                         drift_i.add(m[c] - base[r * k + c], tol);
+                        drift_per_factor[c].add(m[c] - base[r * k + c], tol);
                         nondesc_truth.add(m[c] - truth[c], tol);
                     }
                 }
@@ -374,6 +377,11 @@ pub fn intervention_accuracy(
         if t.n > 0.0 {
             out.insert(format!("intervention_mae_{}", names[c]), t.mae());
             out.insert(format!("intervention_acc_{}", names[c]), t.acc());
+        }
+    }
+    for (c, t) in drift_per_factor.iter().enumerate() {
+        if t.n > 0.0 {
+            out.insert(format!("intervention_drift_{}", names[c]), t.mae());
         }
     }
     if desc_all.n > 0.0 {

@@ -1,9 +1,9 @@
 //! CausalVAE's priors: ε ~ N(0, I) and z | u ~ N(ũ, I), with all posterior variances fixed to 1 as in the
 //! official code, so the KL is α·½‖ε̂‖² + β·Σ_i ½‖z_i − ũ_i‖² (z = the linear SCM's output).
-//! α may also be given per concept (α_i·½‖ε̂_i‖²): a large α on the effects keeps their noise small, so the
-//! mask layer, not the noise, carries their mechanism (see `ConceptWeights`).
+//! α and β may also be given per concept (α_i·½‖ε̂_i‖², β_i·½‖z_i − ũ_i‖²): a large α on the effects keeps their
+//! noise small, so the mask layer, not the noise, carries their mechanism (see `ConceptWeights`).
 
-use crate::labels::{half_sq_dist, LabelScale};
+use crate::labels::LabelScale;
 use candle_core::{Device, Tensor};
 use carve::components::{BuildContext, ForwardOutputs, Prior, PriorConfig};
 use carve::data::Batch;
@@ -18,7 +18,7 @@ pub struct LabelConditional {
     #[serde(default = "default_alpha")]
     pub alpha: ConceptWeights,
     #[serde(default = "default_beta")]
-    pub beta: f64,
+    pub beta: ConceptWeights,
     pub label_scale: LabelScale,
 }
 
@@ -34,7 +34,7 @@ impl ConceptWeights {
     fn check(&self, n: usize) -> Result<()> {
         match self {
             ConceptWeights::PerConcept(w) if w.len() != n => Err(Error::Shape {
-                context: "LabelConditional alpha".into(),
+                context: "LabelConditional alpha / beta".into(),
                 expected: format!("one weight or {n} (one per concept)"),
                 got: format!("{} weights", w.len()),
             }),
@@ -52,11 +52,18 @@ impl ConceptWeights {
     }
 }
 
+/// Σ_i w_i·½‖t_i‖² per sample, for `t` = `[B, n, k]`.
+fn weighted_half_sq(t: &Tensor, w: &ConceptWeights, n: usize) -> Result<Tensor> {
+    let b = t.dims()[0];
+    let weighted = t.sqr()?.broadcast_mul(&w.tensor(n, t.device())?)?;
+    Ok((weighted.reshape((b, ()))?.sum(1)? * 0.5)?)
+}
+
 fn default_alpha() -> ConceptWeights {
     ConceptWeights::All(0.3)
 }
-fn default_beta() -> f64 {
-    1.0
+fn default_beta() -> ConceptWeights {
+    ConceptWeights::All(1.0)
 }
 
 #[typetag::serde(name = "LabelConditional")]
@@ -70,6 +77,7 @@ impl PriorConfig for LabelConditional {
             });
         }
         self.alpha.check(self.concepts)?;
+        self.beta.check(self.concepts)?;
         Ok(Box::new(self.clone()))
     }
 }
@@ -96,7 +104,7 @@ impl Prior for LabelConditional {
         let u = self
             .label_scale
             .prior_means(batch.labels.as_ref(), b, n, k, z.device())?;
-        Ok((kl_eps + (half_sq_dist(&z, &u)? * self.beta)?)?)
+        Ok((kl_eps + weighted_half_sq(&(z - u)?, &self.beta, n)?)?)
     }
 
     fn sample(&self, n: usize, d: usize, rng: &mut Rng, device: &Device) -> Result<Tensor> {
@@ -115,7 +123,7 @@ mod tests {
         let prior = LabelConditional {
             concepts: 2,
             alpha,
-            beta: 2.0,
+            beta: ConceptWeights::All(2.0),
             label_scale: LabelScale(vec![(0.0, 1.0), (0.0, 1.0)]),
         };
         let e = Tensor::from_slice(eps, (eps.len() / 2, 2), &Device::Cpu).unwrap();
