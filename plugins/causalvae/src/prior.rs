@@ -92,10 +92,7 @@ impl Prior for LabelConditional {
         let (b, d) = fwd.eps.dims2()?;
         let (n, k) = (self.concepts, d / self.concepts);
         let eps = fwd.eps.reshape((b, n, k))?;
-        let weighted = eps
-            .sqr()?
-            .broadcast_mul(&self.alpha.tensor(n, eps.device())?)?;
-        let kl_eps = (weighted.reshape((b, ()))?.sum(1)? * 0.5)?;
+        let kl_eps = weighted_half_sq(&eps, &self.alpha, n)?;
         let z = fwd
             .extras
             .get("causal.z")
