@@ -16,7 +16,7 @@ mod priors;
 pub use causal::{set_columns, Independent};
 pub use decoders::{ConvDecoder, MlpDecoder};
 pub use encoders::{ConvEncoder, MlpEncoder};
-pub use objectives::{DagPenalty, PriorKl, Reconstruction};
+pub use objectives::{DagPenalty, GraphSparsity, PriorKl, Reconstruction};
 pub use priors::StdNormal;
 
 use crate::data::{Batch, DataSpec};
