@@ -1,7 +1,8 @@
 //! CausalVAE's extra loss terms (official code): `mask_kl` = Σ_i ½‖z̃_i − ũ_i‖² on the mask layer's output,
-//! and `label` = MSE between the label branch g_u(Aᵀu) and the raw labels.
+//! and `label` = MSE between the label branch g_u(Aᵀu) and the raw labels (optionally in the prior's label scale).
 
 use crate::labels::{half_sq_dist, LabelScale};
+use candle_core::Tensor;
 use carve::components::{BuildContext, ForwardOutputs, Objective, ObjectiveConfig, Parts, Term};
 use carve::data::Batch;
 use carve::{Error, Result};
@@ -67,19 +68,56 @@ impl Objective for MaskKl {
 pub struct LabelReconstruction {
     #[serde(default = "one")]
     pub weight: f64,
+    /// Empty (the code): MSE on raw labels, where a concept weighs by its squared range, so the light and the
+    /// pendulum (half-ranges 40, 44) outweigh the shadow (3.5, 5) about 100×. Given: each concept's error is
+    /// divided by its half-range, i.e. the MSE is taken in the prior's normalised label scale.
+    #[serde(default)]
+    pub label_scale: LabelScale,
 }
 
 #[typetag::serde(name = "LabelReconstruction")]
 impl ObjectiveConfig for LabelReconstruction {
     fn build(&self, _ctx: &BuildContext) -> Result<Box<dyn Objective>> {
+        if let Some(&(_, h)) = self
+            .label_scale
+            .0
+            .iter()
+            .find(|s| !(s.1.is_finite() && s.1 > 0.0))
+        {
+            return Err(Error::msg(format!(
+                "LabelReconstruction label_scale: every half-range must be finite and > 0, got {h}"
+            )));
+        }
         Ok(Box::new(self.clone()))
     }
 }
 carve::register_component!(
     Objective,
     "LabelReconstruction",
-    "label: MSE(g_u(Aᵀu), u) on raw labels (CausalVAE l_u)"
+    "label: MSE(g_u(Aᵀu), u) on raw labels (CausalVAE l_u), or per concept over its half-range"
 );
+
+impl LabelReconstruction {
+    /// Mean over batch and concepts of ((pred − u) / half_range)², half_range = 1 without a label scale.
+    fn mse(&self, pred: &Tensor, u: &Tensor) -> Result<Tensor> {
+        let diff = (pred - u)?;
+        let diff = if self.label_scale.is_unsupervised() {
+            diff
+        } else {
+            let n = u.dims2()?.1;
+            if self.label_scale.0.len() != n {
+                return Err(Error::Shape {
+                    context: "LabelReconstruction label_scale".into(),
+                    expected: format!("{n} entries, one per label column"),
+                    got: self.label_scale.0.len().to_string(),
+                });
+            }
+            let half: Vec<f32> = self.label_scale.0.iter().map(|s| s.1 as f32).collect();
+            diff.broadcast_div(&Tensor::from_vec(half, (1, n), u.device())?)?
+        };
+        Ok(diff.sqr()?.mean_all()?)
+    }
+}
 
 impl Objective for LabelReconstruction {
     fn terms(
@@ -95,7 +133,38 @@ impl Objective for LabelReconstruction {
         })?;
         Ok(vec![Term {
             name: "label".into(),
-            value: ((pred - u)?.sqr()?.mean_all()? * self.weight)?,
+            value: (self.mse(pred, u)? * self.weight)?,
         }])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn loss(scale: Vec<(f64, f64)>) -> Result<f32> {
+        let pred = Tensor::new(&[[110f32, 8.0]], &Device::Cpu)?;
+        let u = Tensor::new(&[[100f32, 10.0]], &Device::Cpu)?;
+        let l = LabelReconstruction {
+            weight: 1.0,
+            label_scale: LabelScale(scale),
+        };
+        Ok(l.mse(&pred, &u)?.to_scalar::<f32>()?)
+    }
+
+    #[test]
+    fn raw_labels_weigh_concepts_by_their_range_and_the_label_scale_evens_them() {
+        // Raw: (10² + 2²) / 2.
+        assert!((loss(vec![]).unwrap() - 52.0).abs() < 1e-4);
+        // Over half-ranges 40 and 5: ((10/40)² + (2/5)²) / 2.
+        let scaled = loss(vec![(100.0, 40.0), (10.0, 5.0)]).unwrap();
+        assert!((scaled - (0.0625 + 0.16) / 2.0).abs() < 1e-6, "{scaled}");
+    }
+
+    #[test]
+    fn a_label_scale_of_the_wrong_length_is_a_clear_error() {
+        let err = loss(vec![(0.0, 1.0)]).unwrap_err().to_string();
+        assert!(err.contains("one per label column"), "{err}");
     }
 }
