@@ -78,7 +78,7 @@ impl DecoderConfig for PerConceptMlp {
 carve::register_component!(
     Decoder,
     "PerConceptMlp",
-    "one MLP per concept block, outputs averaged (CausalVAE decode_sep)"
+    "one MLP per concept block, outputs averaged (CausalVAE decode_sep) or composed through per-pixel masks"
 );
 
 /// Pixels per channel of a `[C, H, W]` (or `[C, L]`) observation.
