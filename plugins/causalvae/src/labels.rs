@@ -15,6 +15,22 @@ impl LabelScale {
         self.0.is_empty()
     }
 
+    /// Every half-range finite and > 0 (they divide the labels); `who` names the component in the error.
+    pub fn check(&self, who: &str) -> Result<()> {
+        match self.0.iter().find(|s| !(s.1.is_finite() && s.1 > 0.0)) {
+            Some(&(_, h)) => Err(Error::msg(format!(
+                "{who} label_scale: every half-range must be finite and > 0, got {h}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Half-ranges as a `[1, n]` row.
+    pub fn half_ranges(&self, dev: &candle_core::Device) -> Result<Tensor> {
+        let half: Vec<f32> = self.0.iter().map(|c| c.1 as f32).collect();
+        Ok(Tensor::from_vec(half, (1, self.0.len()), dev)?)
+    }
+
     /// Prior means `[B, n, k]`: normalised labels per concept, or zeros without labels.
     pub fn prior_means(
         &self,
@@ -39,8 +55,9 @@ impl LabelScale {
             });
         }
         let centre = Tensor::from_vec(self.0.iter().map(|c| c.0 as f32).collect(), (1, n), dev)?;
-        let half = Tensor::from_vec(self.0.iter().map(|c| c.1 as f32).collect(), (1, n), dev)?;
-        let u = labels.broadcast_sub(&centre)?.broadcast_div(&half)?;
+        let u = labels
+            .broadcast_sub(&centre)?
+            .broadcast_div(&self.half_ranges(dev)?)?;
         Ok(u.reshape((lb, n, 1))?
             .broadcast_as((lb, n, k))?
             .contiguous()?)

@@ -32,6 +32,7 @@ fn one() -> f64 {
 #[typetag::serde(name = "MaskKl")]
 impl ObjectiveConfig for MaskKl {
     fn build(&self, _ctx: &BuildContext) -> Result<Box<dyn Objective>> {
+        self.label_scale.check("MaskKl")?;
         Ok(Box::new(self.clone()))
     }
 }
@@ -78,16 +79,7 @@ pub struct LabelReconstruction {
 #[typetag::serde(name = "LabelReconstruction")]
 impl ObjectiveConfig for LabelReconstruction {
     fn build(&self, _ctx: &BuildContext) -> Result<Box<dyn Objective>> {
-        if let Some(&(_, h)) = self
-            .label_scale
-            .0
-            .iter()
-            .find(|s| !(s.1.is_finite() && s.1 > 0.0))
-        {
-            return Err(Error::msg(format!(
-                "LabelReconstruction label_scale: every half-range must be finite and > 0, got {h}"
-            )));
-        }
+        self.label_scale.check("LabelReconstruction")?;
         Ok(Box::new(self.clone()))
     }
 }
@@ -112,8 +104,7 @@ impl LabelReconstruction {
                     got: self.label_scale.0.len().to_string(),
                 });
             }
-            let half: Vec<f32> = self.label_scale.0.iter().map(|s| s.1 as f32).collect();
-            diff.broadcast_div(&Tensor::from_vec(half, (1, n), u.device())?)?
+            diff.broadcast_div(&self.label_scale.half_ranges(u.device())?)?
         };
         Ok(diff.sqr()?.mean_all()?)
     }
@@ -160,6 +151,15 @@ mod tests {
         // Over half-ranges 40 and 5: ((10/40)² + (2/5)²) / 2.
         let scaled = loss(vec![(100.0, 40.0), (10.0, 5.0)]).unwrap();
         assert!((scaled - (0.0625 + 0.16) / 2.0).abs() < 1e-6, "{scaled}");
+    }
+
+    #[test]
+    fn a_zero_half_range_is_a_clear_error() {
+        let err = LabelScale(vec![(0.0, 1.0), (10.0, 0.0)])
+            .check("LabelReconstruction")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("finite and > 0, got 0"), "{err}");
     }
 
     #[test]

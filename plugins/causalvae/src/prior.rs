@@ -78,6 +78,7 @@ impl PriorConfig for LabelConditional {
         }
         self.alpha.check(self.concepts)?;
         self.beta.check(self.concepts)?;
+        self.label_scale.check("LabelConditional")?;
         Ok(Box::new(self.clone()))
     }
 }
