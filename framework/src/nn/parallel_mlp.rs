@@ -10,6 +10,8 @@ pub struct ParallelMlp {
     /// Per layer: weights `[n, in, out]` and biases `[n, 1, out]`.
     layers: Vec<(Tensor, Tensor)>,
     activation: Activation,
+    /// Input groups whose first-layer weights are normalised (see `with_normalised_input_groups`).
+    input_groups: Option<usize>,
 }
 
 impl ParallelMlp {
@@ -38,15 +40,52 @@ impl ParallelMlp {
                 ))
             })
             .collect::<Result<_>>()?;
-        Ok(Self { layers, activation })
+        Ok(Self {
+            layers,
+            activation,
+            input_groups: None,
+        })
+    }
+
+    /// Splits the input into `groups` equal slices and gives each slice's first-layer weights (per node) a
+    /// fixed Frobenius norm, the one the default initialisation has on average. A gate that scales a slice
+    /// before this network (CausalVAE's edge weight A_ji on parent j) then alone sets how strongly the node
+    /// reads that slice: the weights cannot grow to undo a smaller gate.
+    pub fn with_normalised_input_groups(mut self, groups: usize) -> Result<Self> {
+        let d_in = self.layers[0].0.dims()[1];
+        if groups == 0 || !d_in.is_multiple_of(groups) {
+            return Err(crate::Error::Shape {
+                context: "ParallelMlp input groups".into(),
+                expected: format!("a group count dividing the input width {d_in}"),
+                got: groups.to_string(),
+            });
+        }
+        self.input_groups = Some(groups);
+        Ok(self)
+    }
+
+    /// Layer `i`'s weights as used in the forward pass.
+    fn weight(&self, i: usize) -> Result<Tensor> {
+        let w = &self.layers[i].0;
+        match self.input_groups {
+            Some(groups) if i == 0 => {
+                let (n, d_in, d_out) = w.dims3()?;
+                // Uniform(±1/√in) has variance 1/(3·in); a group holds (in/groups)·out weights.
+                let target = ((d_in / groups * d_out) as f64 / (3.0 * d_in as f64)).sqrt();
+                let g = w.reshape((n, groups, d_in / groups * d_out))?;
+                let norm = (g.sqr()?.sum_keepdim(2)? + 1e-12)?.sqrt()?;
+                Ok((g.broadcast_div(&norm)? * target)?.reshape((n, d_in, d_out))?)
+            }
+            _ => Ok(w.clone()),
+        }
     }
 
     /// `x`: `[n, B, in]` → `[n, B, out]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let last = self.layers.len() - 1;
         let mut h = x.clone();
-        for (i, (w, b)) in self.layers.iter().enumerate() {
-            h = super::linear::add_bias(&h.matmul(w)?, b)?;
+        for (i, (_, b)) in self.layers.iter().enumerate() {
+            h = super::linear::add_bias(&h.matmul(&self.weight(i)?)?, b)?;
             if i < last {
                 h = self.activation.apply(&h)?;
             }
@@ -99,5 +138,53 @@ mod tests {
             .max_all()
             .unwrap();
         assert!(diff.to_scalar::<f32>().unwrap() < 1e-6);
+    }
+
+    #[test]
+    fn normalised_input_groups_make_the_output_invariant_to_a_groups_weight_scale() {
+        let p = Params::new(VarMap::new(), Device::Cpu, 2);
+        let par = ParallelMlp::new(&p.pp("par"), 2, 4, &[3], 1, Activation::Elu)
+            .unwrap()
+            .with_normalised_input_groups(2)
+            .unwrap();
+        let x = Tensor::new(
+            &[[[1.0f32, -1.0, 0.5, 2.0]], [[0.0, 1.0, -0.5, 0.3]]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let before = par.forward(&x).unwrap();
+        // Scale group 1 (inputs 2..4) of node 0's first layer by 5: the normalised weights are unchanged.
+        let w = &par.layers[0].0;
+        let scale = Tensor::new(
+            &[[[1f32], [1.0], [5.0], [5.0]], [[1.0], [1.0], [1.0], [1.0]]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        p.varmap().data().lock().unwrap()["par.fc0.weight"]
+            .set(&w.broadcast_mul(&scale).unwrap())
+            .unwrap();
+        let after = par.forward(&x).unwrap();
+        let diff = (before - after).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(diff.to_scalar::<f32>().unwrap() < 1e-5);
+        // Each group's weights have the default initialisation's expected norm √(2·3 / (3·4)).
+        let g = par.weight(0).unwrap().reshape((2, 2, 6)).unwrap();
+        let norms = g
+            .sqr()
+            .unwrap()
+            .sum(2)
+            .unwrap()
+            .sqrt()
+            .unwrap()
+            .flatten_all()
+            .unwrap();
+        for v in norms.to_vec1::<f32>().unwrap() {
+            assert!((v - 0.5f32.sqrt()).abs() < 1e-5, "{v}");
+        }
+        assert!(
+            ParallelMlp::new(&p.pp("bad"), 2, 4, &[3], 1, Activation::Elu)
+                .unwrap()
+                .with_normalised_input_groups(3)
+                .is_err()
+        );
     }
 }

@@ -52,6 +52,17 @@ pub struct CausalVaeLayer {
     pub attention: bool,
     #[serde(default)]
     pub mask_input: MaskInput,
+    /// What the label branch g_u reads: the code sums the parents' labels (Aᵀu)_i; `Masked` keeps them apart
+    /// (A_i ∘ u), so an effect that is not a function of one weighted sum of its parents (the shadow length of
+    /// the two angles) need not borrow a non-parent to fit.
+    #[serde(default)]
+    pub label_input: MaskInput,
+    /// Weight-normalise the first layer of g_i and g_u per parent block, so that the edge weight A_ji alone
+    /// sets how strongly concept i reads parent j. Without it, g_i(A_i ∘ z) is unchanged when an edge shrinks
+    /// and g_i's weights grow to match, so neither an L1 on A nor the 0.3 edge threshold says which edges are
+    /// in use.
+    #[serde(default)]
+    pub normalise_parents: bool,
 }
 
 fn default_hidden() -> usize {
@@ -97,6 +108,7 @@ pub struct CausalVaeMaskModel {
     label: ParallelMlp,
     attention: Option<Tensor>,
     mask_input: MaskInput,
+    label_input: MaskInput,
     n: usize,
     sample_std: f64,
 }
@@ -121,22 +133,33 @@ impl CausalLayerConfig for CausalVaeLayer {
         } else {
             None
         };
+        // A mechanism over parents' blocks of width `w`: summed (one block) or kept apart (n blocks).
+        let mechanism = |name: &str, input: MaskInput, w: usize| -> Result<ParallelMlp> {
+            let blocks = match input {
+                MaskInput::Sum => 1,
+                MaskInput::Masked => n,
+            };
+            let g = ParallelMlp::new(
+                &p.pp(name),
+                n,
+                blocks * w,
+                &[self.hidden],
+                w,
+                Activation::Elu,
+            )?;
+            if self.normalise_parents {
+                g.with_normalised_input_groups(blocks)
+            } else {
+                Ok(g)
+            }
+        };
         Ok(Box::new(CausalVaeMaskModel {
             a,
-            mask: ParallelMlp::new(
-                &p.pp("mask"),
-                n,
-                match self.mask_input {
-                    MaskInput::Sum => k,
-                    MaskInput::Masked => n * k,
-                },
-                &[self.hidden],
-                k,
-                Activation::Elu,
-            )?,
-            label: ParallelMlp::new(&p.pp("label"), n, 1, &[self.hidden], 1, Activation::Elu)?,
+            mask: mechanism("mask", self.mask_input, k)?,
+            label: mechanism("label", self.label_input, 1)?,
             attention,
             mask_input: self.mask_input,
+            label_input: self.label_input,
             n,
             sample_std: self.sample_variance.sqrt(),
         }))
@@ -155,9 +178,10 @@ impl CausalVaeMaskModel {
         Ok((b, k, t.reshape((b, self.n, k))?))
     }
 
-    /// z̃ = g(Aᵀz) + ẽ for SCM latents `z` and noise `e`, both `[B, n, k]`.
-    fn mask_output(&self, z: &Tensor, e: &Tensor) -> Result<Tensor> {
-        let m = match self.mask_input {
+    /// What concept i's mechanism reads of its parents in `z` (`[B, n, k]`): `[B, n, k]` summed or
+    /// `[B, n, n·k]` masked.
+    fn parents(&self, z: &Tensor, input: MaskInput) -> Result<Tensor> {
+        Ok(match input {
             MaskInput::Sum => self.a.t()?.broadcast_matmul(z)?,
             MaskInput::Masked => {
                 // m[b, i, j, :] = A[j][i] · z[b, j, :], flattened over (j, :).
@@ -165,8 +189,14 @@ impl CausalVaeMaskModel {
                 let at = self.a.t()?.reshape((1, n, n, 1))?;
                 z.unsqueeze(1)?.broadcast_mul(&at)?.reshape((b, n, n * k))?
             }
-        };
-        let f = self.mask.forward_batch_major(&m)?;
+        })
+    }
+
+    /// z̃ = g(Aᵀz) + ẽ for SCM latents `z` and noise `e`, both `[B, n, k]`.
+    fn mask_output(&self, z: &Tensor, e: &Tensor) -> Result<Tensor> {
+        let f = self
+            .mask
+            .forward_batch_major(&self.parents(z, self.mask_input)?)?;
         let e_tilde = match &self.attention {
             Some(mat) => {
                 let logits = z.broadcast_matmul(mat)?.matmul(&e.transpose(1, 2)?)?;
@@ -213,7 +243,7 @@ impl CausalLayer for CausalVaeMaskModel {
         let z = LinearScm::new(self.a.clone()).forward(&e)?;
         let zm = self.mask_output(&z, &e)?;
         if let Some(u) = &batch.labels {
-            let mu = self.a.t()?.broadcast_matmul(&u.reshape((b, self.n, 1))?)?;
+            let mu = self.parents(&u.reshape((b, self.n, 1))?, self.label_input)?;
             let g = self.label.forward_batch_major(&mu)?.reshape((b, self.n))?;
             extras.insert("causal.label_pred".into(), g);
         }
@@ -268,6 +298,14 @@ mod tests {
     use carve::nn::Params;
 
     fn layer(graph: InitialGraph, mask_input: MaskInput) -> Box<dyn CausalLayer> {
+        layer_with(graph, mask_input, false)
+    }
+
+    fn layer_with(
+        graph: InitialGraph,
+        mask_input: MaskInput,
+        normalise_parents: bool,
+    ) -> Box<dyn CausalLayer> {
         let spec = DataSpec {
             obs_shape: vec![2],
             factor_names: vec![],
@@ -287,6 +325,8 @@ mod tests {
             sample_variance: 1e-3,
             attention: false,
             mask_input,
+            label_input: mask_input,
+            normalise_parents,
         };
         cfg.build(&ctx).unwrap()
     }
@@ -301,7 +341,9 @@ mod tests {
     #[test]
     fn no_intervention_equals_the_deterministic_forward() {
         for input in INPUTS {
-            no_intervention_case(layer(InitialGraph::Official, input));
+            for normalise in [false, true] {
+                no_intervention_case(layer_with(InitialGraph::Official, input, normalise));
+            }
         }
     }
 
@@ -322,7 +364,8 @@ mod tests {
         for input in INPUTS {
             // Graph 0 → 2 only: concept 1 is neither a cause nor an effect of 0.
             let graph = InitialGraph::Matrix(vec![vec![0.0, 0.0, 1.0], vec![0.0; 3], vec![0.0; 3]]);
-            descendants_case(layer(graph, input));
+            descendants_case(layer(graph.clone(), input));
+            descendants_case(layer_with(graph, input, true));
         }
     }
 
@@ -355,5 +398,40 @@ mod tests {
         );
         assert_eq!(on_child[0], before[0]);
         assert_eq!(on_child[2], vec![-1.0, -1.0]);
+    }
+
+    #[test]
+    fn the_label_branch_reads_only_parents_for_both_inputs() {
+        for input in INPUTS {
+            let graph = InitialGraph::Matrix(vec![vec![0.0, 0.0, 1.0], vec![0.0; 3], vec![0.0; 3]]);
+            let l = layer_with(graph, input, true);
+            let pred = |u: [f32; 3]| -> Vec<f32> {
+                let eps = Tensor::zeros((1, 6), candle_core::DType::F32, &Device::Cpu).unwrap();
+                let batch = Batch {
+                    x: eps.clone(),
+                    labels: Some(Tensor::new(&[u], &Device::Cpu).unwrap()),
+                    factors: None,
+                    actions: None,
+                };
+                let mut extras = BTreeMap::new();
+                l.forward(&eps, &batch, None, &mut extras).unwrap();
+                extras["causal.label_pred"]
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap()
+            };
+            let base = pred([0.5, 0.5, 0.5]);
+            assert_eq!(
+                pred([0.5, -2.0, 0.5]),
+                base,
+                "{input:?}: concept 1 is no one's parent"
+            );
+            assert_ne!(
+                pred([-2.0, 0.5, 0.5])[2],
+                base[2],
+                "{input:?}: concept 2 reads its parent 0"
+            );
+        }
     }
 }
