@@ -5,6 +5,7 @@ mod betavae_score;
 mod cluster_accuracy;
 mod dci;
 pub mod discretize;
+mod edge_auroc;
 mod factorvae_score;
 mod frechet;
 mod gbt;
@@ -25,6 +26,7 @@ pub use betavae_score::{betavae_score, betavae_score_of, BetaVaeScore, BetaVaeSc
 pub use cluster_accuracy::cluster_accuracy;
 pub use dci::{completeness, dci, disentanglement, DciResult};
 pub use discretize::{make_discretizer, Columns, DlibConfig, LabelledSplit};
+pub use edge_auroc::auroc;
 pub use factorvae_score::{
     factorvae_score, factorvae_score_of, FactorVaeScore, FactorVaeScoreConfig,
 };

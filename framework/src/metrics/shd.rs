@@ -98,9 +98,12 @@ pub fn shd_classical(truth: &[bool], learned: &[bool], m: usize) -> Result<usize
 /// |A| above this counts as an edge (CausalVAE code's prune helper uses 0.3).
 pub const EDGE_THRESHOLD: f64 = 0.3;
 
-/// SHD of the method's learned graph against the dataset's true graph. The graph's nodes are the
-/// factors in order (supervised methods align them), so no permutation is applied here.
-fn learned_vs_true(inputs: &EvalInputs, name: &str) -> Result<BTreeMap<String, f64>> {
+/// The method's learned graph as |A| and the dataset's true graph, checked to have the same size. The graph's
+/// nodes are the factors in order (supervised methods align them), so no permutation is applied here.
+pub(crate) fn weighted_and_true<'a>(
+    inputs: &'a EvalInputs,
+    name: &str,
+) -> Result<(Vec<f64>, &'a [bool])> {
     let (Some(learned), Some(truth)) = (&inputs.learned_graph, &inputs.true_graph) else {
         return Err(Error::Data(format!(
             "metric `{name}` needs a method with a learned graph and a dataset with a true graph"
@@ -114,7 +117,13 @@ fn learned_vs_true(inputs: &EvalInputs, name: &str) -> Result<BTreeMap<String, f
             got: format!("{} entries", learned.len()),
         });
     }
-    let abs: Vec<f64> = learned.iter().map(|v| v.abs() as f64).collect();
+    Ok((learned.iter().map(|v| v.abs() as f64).collect(), truth))
+}
+
+/// SHD of the method's learned graph (|A| > [`EDGE_THRESHOLD`]) against the dataset's true graph.
+fn learned_vs_true(inputs: &EvalInputs, name: &str) -> Result<BTreeMap<String, f64>> {
+    let (abs, truth) = weighted_and_true(inputs, name)?;
+    let m = (truth.len() as f64).sqrt() as usize;
     let l = binarize(&abs, EDGE_THRESHOLD);
     let v = if name == "shd_classical" {
         shd_classical(truth, &l, m)?

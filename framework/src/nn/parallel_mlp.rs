@@ -12,6 +12,8 @@ pub struct ParallelMlp {
     activation: Activation,
     /// Input groups whose first-layer weights are normalised (see `with_normalised_input_groups`).
     input_groups: Option<usize>,
+    /// Later layers' output columns normalised too (see `with_normalised_later_layers`).
+    later_layers_normalised: bool,
 }
 
 impl ParallelMlp {
@@ -44,6 +46,7 @@ impl ParallelMlp {
             layers,
             activation,
             input_groups: None,
+            later_layers_normalised: false,
         })
     }
 
@@ -64,6 +67,14 @@ impl ParallelMlp {
         Ok(self)
     }
 
+    /// Gives every layer after the first a fixed norm per output column (the default initialisation's
+    /// expected √(1/3)). With normalised input groups this bounds how much the network can amplify a gated
+    /// slice, so a gate that shrinks costs the node its reading of that slice even where the network is linear.
+    pub fn with_normalised_later_layers(mut self) -> Self {
+        self.later_layers_normalised = true;
+        self
+    }
+
     /// Layer `i`'s weights as used in the forward pass.
     fn weight(&self, i: usize) -> Result<Tensor> {
         let w = &self.layers[i].0;
@@ -75,6 +86,10 @@ impl ParallelMlp {
                 let g = w.reshape((n, groups, d_in / groups * d_out))?;
                 let norm = (g.sqr()?.sum_keepdim(2)? + 1e-12)?.sqrt()?;
                 Ok((g.broadcast_div(&norm)? * target)?.reshape((n, d_in, d_out))?)
+            }
+            _ if i > 0 && self.later_layers_normalised => {
+                let norm = (w.sqr()?.sum_keepdim(1)? + 1e-12)?.sqrt()?;
+                Ok((w.broadcast_div(&norm)? * (1.0f64 / 3.0).sqrt())?)
             }
             _ => Ok(w.clone()),
         }
@@ -185,6 +200,41 @@ mod tests {
                 .unwrap()
                 .with_normalised_input_groups(3)
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn normalised_later_layers_have_fixed_column_norms() {
+        let p = Params::new(VarMap::new(), Device::Cpu, 4);
+        let par = ParallelMlp::new(&p.pp("par"), 2, 4, &[3], 2, Activation::Elu)
+            .unwrap()
+            .with_normalised_later_layers();
+        let norms = par
+            .weight(1)
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .sum(1)
+            .unwrap()
+            .sqrt()
+            .unwrap();
+        for v in norms.flatten_all().unwrap().to_vec1::<f32>().unwrap() {
+            assert!((v - (1.0f32 / 3.0).sqrt()).abs() < 1e-5, "{v}");
+        }
+        // The first layer is left alone.
+        assert_eq!(
+            par.weight(0)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap(),
+            par.layers[0]
+                .0
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
         );
     }
 }

@@ -63,6 +63,10 @@ pub struct CausalVaeLayer {
     /// in use.
     #[serde(default)]
     pub normalise_parents: bool,
+    /// With `normalise_parents`: also give g_i's later layers fixed-norm output columns, so that g_i cannot make
+    /// up for a shrinking edge where it is near linear (its second layer growing instead of its first).
+    #[serde(default)]
+    pub normalise_layers: bool,
 }
 
 fn default_hidden() -> usize {
@@ -147,6 +151,11 @@ impl CausalLayerConfig for CausalVaeLayer {
                 w,
                 Activation::Elu,
             )?;
+            let g = if self.normalise_layers {
+                g.with_normalised_later_layers()
+            } else {
+                g
+            };
             if self.normalise_parents {
                 g.with_normalised_input_groups(blocks)
             } else {
@@ -327,6 +336,7 @@ mod tests {
             mask_input,
             label_input: mask_input,
             normalise_parents,
+            normalise_layers: normalise_parents,
         };
         cfg.build(&ctx).unwrap()
     }
