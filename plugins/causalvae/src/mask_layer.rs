@@ -137,6 +137,12 @@ impl CausalLayerConfig for CausalVaeLayer {
         } else {
             None
         };
+        if self.normalise_layers && !self.normalise_parents {
+            return Err(Error::msg(
+                "CausalVaeMask: normalise_layers bounds how much g_i amplifies an edge and only means something \
+                 with normalise_parents: true (set both)",
+            ));
+        }
         // A mechanism over parents' blocks of width `w`: summed (one block) or kept apart (n blocks).
         let mechanism = |name: &str, input: MaskInput, w: usize| -> Result<ParallelMlp> {
             let blocks = match input {
@@ -443,5 +449,21 @@ mod tests {
                 "{input:?}: concept 2 reads its parent 0"
             );
         }
+    }
+
+    #[test]
+    fn normalised_later_layers_without_normalised_parents_is_an_error() {
+        let spec = DataSpec {
+            obs_shape: vec![2],
+            ..Default::default()
+        };
+        let ctx = BuildContext {
+            params: Params::new(candle_nn::VarMap::new(), Device::Cpu, 3),
+            spec: &spec,
+            latent_dim: 6,
+        };
+        let cfg: CausalVaeLayer = ron::from_str("(concepts: 3, normalise_layers: true)").unwrap();
+        let err = cfg.build(&ctx).err().expect("must be rejected").to_string();
+        assert!(err.contains("normalise_parents"), "{err}");
     }
 }
