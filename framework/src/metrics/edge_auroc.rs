@@ -39,8 +39,7 @@ pub fn auroc(scores: &[f64], truth: &[bool]) -> Option<f64> {
 
 fn edge_auroc(inputs: &EvalInputs) -> Result<BTreeMap<String, f64>> {
     const NAME: &str = "edge_auroc";
-    let (abs, truth) = weighted_and_true(inputs, NAME)?;
-    let m = (truth.len() as f64).sqrt() as usize;
+    let (abs, truth, m) = weighted_and_true(inputs, NAME)?;
     let off: Vec<usize> = (0..m * m).filter(|k| k / m != k % m).collect();
     let scores: Vec<f64> = off.iter().map(|&k| abs[k]).collect();
     let t: Vec<bool> = off.iter().map(|&k| truth[k]).collect();

@@ -98,12 +98,13 @@ pub fn shd_classical(truth: &[bool], learned: &[bool], m: usize) -> Result<usize
 /// |A| above this counts as an edge (CausalVAE code's prune helper uses 0.3).
 pub const EDGE_THRESHOLD: f64 = 0.3;
 
-/// The method's learned graph as |A| and the dataset's true graph, checked to have the same size. The graph's
-/// nodes are the factors in order (supervised methods align them), so no permutation is applied here.
+/// The method's learned graph as |A|, the dataset's true graph, and their node count m, checked to have the
+/// same size. The graph's nodes are the factors in order (supervised methods align them), so no permutation is
+/// applied here.
 pub(crate) fn weighted_and_true<'a>(
     inputs: &'a EvalInputs,
     name: &str,
-) -> Result<(Vec<f64>, &'a [bool])> {
+) -> Result<(Vec<f64>, &'a [bool], usize)> {
     let (Some(learned), Some(truth)) = (&inputs.learned_graph, &inputs.true_graph) else {
         return Err(Error::Data(format!(
             "metric `{name}` needs a method with a learned graph and a dataset with a true graph"
@@ -117,13 +118,12 @@ pub(crate) fn weighted_and_true<'a>(
             got: format!("{} entries", learned.len()),
         });
     }
-    Ok((learned.iter().map(|v| v.abs() as f64).collect(), truth))
+    Ok((learned.iter().map(|v| v.abs() as f64).collect(), truth, m))
 }
 
 /// SHD of the method's learned graph (|A| > [`EDGE_THRESHOLD`]) against the dataset's true graph.
 fn learned_vs_true(inputs: &EvalInputs, name: &str) -> Result<BTreeMap<String, f64>> {
-    let (abs, truth) = weighted_and_true(inputs, name)?;
-    let m = (truth.len() as f64).sqrt() as usize;
+    let (abs, truth, m) = weighted_and_true(inputs, name)?;
     let l = binarize(&abs, EDGE_THRESHOLD);
     let v = if name == "shd_classical" {
         shd_classical(truth, &l, m)?

@@ -84,13 +84,9 @@ impl ParallelMlp {
                 // Uniform(±1/√in) has variance 1/(3·in); a group holds (in/groups)·out weights.
                 let target = ((d_in / groups * d_out) as f64 / (3.0 * d_in as f64)).sqrt();
                 let g = w.reshape((n, groups, d_in / groups * d_out))?;
-                let norm = (g.sqr()?.sum_keepdim(2)? + 1e-12)?.sqrt()?;
-                Ok((g.broadcast_div(&norm)? * target)?.reshape((n, d_in, d_out))?)
+                Ok(with_norm(&g, 2, target)?.reshape((n, d_in, d_out))?)
             }
-            _ if i > 0 && self.later_layers_normalised => {
-                let norm = (w.sqr()?.sum_keepdim(1)? + 1e-12)?.sqrt()?;
-                Ok((w.broadcast_div(&norm)? * (1.0f64 / 3.0).sqrt())?)
-            }
+            _ if i > 0 && self.later_layers_normalised => with_norm(w, 1, (1.0f64 / 3.0).sqrt()),
             _ => Ok(w.clone()),
         }
     }
@@ -113,6 +109,12 @@ impl ParallelMlp {
         let y = self.forward(&x.transpose(0, 1)?.contiguous()?)?;
         Ok(y.transpose(0, 1)?.contiguous()?)
     }
+}
+
+/// `t` rescaled so that its L2 norm along `dim` is `norm` everywhere.
+fn with_norm(t: &Tensor, dim: usize, norm: f64) -> Result<Tensor> {
+    let current = (t.sqr()?.sum_keepdim(dim)? + 1e-12)?.sqrt()?;
+    Ok((t.broadcast_div(&current)? * norm)?)
 }
 
 #[cfg(test)]
