@@ -10,12 +10,14 @@
 mod causal;
 mod decoders;
 mod encoders;
+mod graph_pruning;
 mod objectives;
 mod priors;
 
 pub use causal::{set_columns, Independent};
 pub use decoders::{ConvDecoder, MlpDecoder};
 pub use encoders::{ConvEncoder, MlpEncoder};
+pub use graph_pruning::GraphPruning;
 pub use objectives::{DagPenalty, GraphSparsity, PriorKl, Reconstruction};
 pub use priors::StdNormal;
 
@@ -79,6 +81,16 @@ pub trait Encoder: Send {
 pub trait Decoder: Send {
     /// `z`: `[B, latent_dim]` → parameters of p(x|z), shape `[B, ..obs_shape]`.
     fn decode(&self, z: &Tensor) -> Result<Tensor>;
+    /// [`Decoder::decode`] in training's forward pass, which may also record intermediates an objective uses
+    /// (e.g. per-sample mask statistics) in `extras`, under names starting `decoder.`. Defaults to `decode`.
+    fn decode_recording(
+        &self,
+        z: &Tensor,
+        extras: &mut BTreeMap<String, Tensor>,
+    ) -> Result<Tensor> {
+        let _ = extras;
+        self.decode(z)
+    }
     /// −log p(x | params) per sample, shape `[B]`.
     fn nll(&self, x: &Tensor, params: &Tensor) -> Result<Tensor>;
     /// E[x | params], e.g. pixel probabilities, for pictures.

@@ -148,7 +148,7 @@ impl ElboMethod {
         };
         let mut extras = BTreeMap::new();
         let z = self.parts.causal.forward(&eps, batch, rng, &mut extras)?;
-        let decoded = self.parts.decoder.decode(&z)?;
+        let decoded = self.parts.decoder.decode_recording(&z, &mut extras)?;
         Ok(ForwardOutputs {
             posterior,
             eps,

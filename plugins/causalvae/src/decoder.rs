@@ -4,9 +4,10 @@
 use candle_core::Tensor;
 use carve::components::{BuildContext, Decoder, DecoderConfig};
 use carve::dist::Likelihood;
-use carve::nn::{Activation, ParallelMlp};
+use carve::nn::{Activation, Init, ParallelMlp};
 use carve::{Error, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +21,13 @@ pub struct PerConceptMlp {
     pub likelihood: Likelihood,
     #[serde(default)]
     pub combine: Combine,
+    /// With `combine: Masks`: one more slot, a learned constant image with a learned constant mask logit per
+    /// pixel, that draws whatever no concept claims (the sky, the ground), so no concept's decoder needs to
+    /// own the background. Training then records each sample's total claim Σ_i Σ_p σ(m_i,p − m_bg,p) as
+    /// `decoder.mask_claims`, which the `MaskClaim` objective prices: a decoder that draws another concept's
+    /// object pays for the pixels it claims even where that concept's own decoder claims them too.
+    #[serde(default)]
+    pub background: bool,
 }
 
 /// How the per-concept outputs become one image.
@@ -35,6 +43,9 @@ pub enum Combine {
     Masks,
 }
 
+/// The `extras` entry holding each sample's total mask claim (`background: true`).
+pub const MASK_CLAIMS: &str = "decoder.mask_claims";
+
 fn default_hidden() -> Vec<usize> {
     vec![300, 300, 1024]
 }
@@ -44,6 +55,8 @@ fn elu() -> Activation {
 
 struct PerConceptMlpModel {
     nets: ParallelMlp,
+    /// `[1, 1, C·P + P]`: the background slot's image logits and mask logits (`background: true`).
+    background: Option<Tensor>,
     n: usize,
     combine: Combine,
     obs_shape: Vec<usize>,
@@ -66,8 +79,21 @@ impl DecoderConfig for PerConceptMlp {
             Combine::Mean => ctx.spec.obs_len(),
             Combine::Masks => ctx.spec.obs_len() + pixels(&ctx.spec.obs_shape)?,
         };
+        let background = match (self.background, self.combine) {
+            (false, _) => None,
+            (true, Combine::Masks) => Some(
+                ctx.params
+                    .get(&[1, 1, out], "background", Init::Const(0.0))?,
+            ),
+            (true, Combine::Mean) => {
+                return Err(Error::msg(
+                    "PerConceptMlp: `background: true` needs `combine: Masks` (a mean has no slots to claim pixels)",
+                ))
+            }
+        };
         Ok(Box::new(PerConceptMlpModel {
             nets: ParallelMlp::new(&ctx.params, n, k, &self.hidden, out, self.activation)?,
+            background,
             n,
             combine: self.combine,
             obs_shape: ctx.spec.obs_shape.clone(),
@@ -104,21 +130,54 @@ fn compose_masks(outs: &Tensor, p: usize) -> Result<Tensor> {
     Ok(logits.broadcast_mul(&w)?.sum(0)?.reshape((b, c * p))?)
 }
 
-impl Decoder for PerConceptMlpModel {
-    fn decode(&self, z: &Tensor) -> Result<Tensor> {
+/// Per-sample total claim `[B]` of the concept slots against the background: Σ_i Σ_p σ(m_i,p − m_bg,p), from
+/// `[n, B, C·P + P]` concept outputs and the `[1, 1, C·P + P]` background slot.
+fn mask_claims(outs: &Tensor, background: &Tensor, p: usize) -> Result<Tensor> {
+    let len = outs.dim(2)?;
+    let m = outs.narrow(2, len - p, p)?;
+    let m_bg = background.narrow(2, len - p, p)?;
+    let claims = candle_nn::ops::sigmoid(&m.broadcast_sub(&m_bg)?)?;
+    Ok(claims.sum(2)?.sum(0)?)
+}
+
+impl PerConceptMlpModel {
+    /// The image parameters and, with a background slot, the per-sample mask claims.
+    fn decode_parts(&self, z: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
         let (b, d) = z.dims2()?;
         let blocks = z
             .reshape((b, self.n, d / self.n))?
             .transpose(0, 1)?
             .contiguous()?;
         let outs = self.nets.forward(&blocks)?;
-        let out = match self.combine {
-            Combine::Mean => outs.mean(0)?,
-            Combine::Masks => compose_masks(&outs, pixels(&self.obs_shape)?)?,
+        let (out, claims) = match (self.combine, &self.background) {
+            (Combine::Mean, _) => (outs.mean(0)?, None),
+            (Combine::Masks, None) => (compose_masks(&outs, pixels(&self.obs_shape)?)?, None),
+            (Combine::Masks, Some(bg)) => {
+                let p = pixels(&self.obs_shape)?;
+                let slots = Tensor::cat(&[&outs, &bg.broadcast_as((1, b, outs.dim(2)?))?], 0)?;
+                (compose_masks(&slots, p)?, Some(mask_claims(&outs, bg, p)?))
+            }
         };
         let mut shape = vec![b];
         shape.extend_from_slice(&self.obs_shape);
-        Ok(out.reshape(shape)?)
+        Ok((out.reshape(shape)?, claims))
+    }
+}
+
+impl Decoder for PerConceptMlpModel {
+    fn decode(&self, z: &Tensor) -> Result<Tensor> {
+        Ok(self.decode_parts(z)?.0)
+    }
+    fn decode_recording(
+        &self,
+        z: &Tensor,
+        extras: &mut BTreeMap<String, Tensor>,
+    ) -> Result<Tensor> {
+        let (out, claims) = self.decode_parts(z)?;
+        if let Some(c) = claims {
+            extras.insert(MASK_CLAIMS.into(), c);
+        }
+        Ok(out)
     }
     fn nll(&self, x: &Tensor, params: &Tensor) -> Result<Tensor> {
         self.likelihood.nll(x, params)
@@ -164,6 +223,79 @@ mod tests {
             .to_vec1()
             .unwrap();
         assert_eq!(got, vec![2.0, 6.0]);
+    }
+
+    #[test]
+    fn the_background_slot_draws_what_no_concept_claims_and_claims_are_priced_per_decoder() {
+        // One concept claims pixel 0 strongly and leaves pixel 1 to the background; the other claims nothing.
+        let outs = Tensor::new(
+            &[[[1f32, 5.0, 20.0, -20.0]], [[3.0, 7.0, -20.0, -20.0]]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let bg = Tensor::new(&[[[-4f32, -6.0, 0.0, 0.0]]], &Device::Cpu).unwrap();
+        let slots = Tensor::cat(&[&outs, &bg.broadcast_as((1, 1, 4)).unwrap()], 0).unwrap();
+        let got: Vec<f32> = compose_masks(&slots, 2)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert!(
+            (got[0] - 1.0).abs() < 1e-4 && (got[1] + 6.0).abs() < 1e-4,
+            "{got:?}"
+        );
+        // σ(20) + σ(−20) + σ(−20) + σ(−20) ≈ 1 pixel claimed in all.
+        let c: Vec<f32> = mask_claims(&outs, &bg, 2).unwrap().to_vec1().unwrap();
+        assert!((c[0] - 1.0).abs() < 1e-4, "{c:?}");
+        // A second decoder claiming the same pixel pays for it too, though the composed image is unchanged.
+        let both = Tensor::new(
+            &[[[1f32, 5.0, 20.0, -20.0]], [[1.0, 7.0, 20.0, -20.0]]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let c: Vec<f32> = mask_claims(&both, &bg, 2).unwrap().to_vec1().unwrap();
+        assert!((c[0] - 2.0).abs() < 1e-4, "{c:?}");
+    }
+
+    fn build(combine: Combine, background: bool) -> Result<Box<dyn Decoder>> {
+        let spec = carve::data::DataSpec {
+            obs_shape: vec![1, 2, 2],
+            ..Default::default()
+        };
+        let ctx = BuildContext {
+            params: carve::nn::Params::new(candle_nn::VarMap::new(), Device::Cpu, 0),
+            spec: &spec,
+            latent_dim: 4,
+        };
+        PerConceptMlp {
+            concepts: 2,
+            hidden: vec![3],
+            activation: Activation::Elu,
+            likelihood: Likelihood::default(),
+            combine,
+            background,
+        }
+        .build(&ctx)
+    }
+
+    #[test]
+    fn a_background_decoder_records_its_claims_and_a_mean_one_rejects_a_background() {
+        let dec = build(Combine::Masks, true).unwrap();
+        let z = Tensor::zeros((3, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let mut extras = BTreeMap::new();
+        let out = dec.decode_recording(&z, &mut extras).unwrap();
+        assert_eq!(out.dims(), &[3, 1, 2, 2]);
+        assert_eq!(extras[MASK_CLAIMS].dims(), &[3]);
+        // Without a background there is nothing to claim from: no entry.
+        let mut extras = BTreeMap::new();
+        build(Combine::Masks, false)
+            .unwrap()
+            .decode_recording(&z, &mut extras)
+            .unwrap();
+        assert!(extras.is_empty());
+        let err = build(Combine::Mean, true).err().unwrap().to_string();
+        assert!(err.contains("needs `combine: Masks`"), "{err}");
     }
 
     #[test]

@@ -5,12 +5,14 @@
 
 mod decoder;
 mod labels;
+mod mask_claim;
 mod mask_layer;
 mod objectives;
 mod prior;
 
 pub use decoder::PerConceptMlp;
 pub use labels::LabelScale;
+pub use mask_claim::MaskClaim;
 pub use mask_layer::CausalVaeLayer;
 pub use objectives::{LabelReconstruction, MaskKl};
 pub use prior::LabelConditional;
