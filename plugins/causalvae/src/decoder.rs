@@ -28,6 +28,22 @@ pub struct PerConceptMlp {
     /// object pays for the pixels it claims even where that concept's own decoder claims them too.
     #[serde(default)]
     pub background: bool,
+    #[serde(default)]
+    pub input: BlockInput,
+}
+
+/// What each concept's decoder reads of its latent block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum BlockInput {
+    /// The code: the whole k-dimensional block. Priors pull every dimension toward the concept's value, but the
+    /// directions orthogonal to the block mean stay free to carry other information (a mechanism's block can
+    /// pass on its parents: the shadow position's block then also encodes where the sun is). do() sets the
+    /// whole block to the value, which erases that information, so the decoder redraws the other concept.
+    #[default]
+    Block,
+    /// The block mean only, the value do() sets (`CausalLayer::node_values`): a concept's decoder can see
+    /// nothing but its concept.
+    Mean,
 }
 
 /// How the per-concept outputs become one image.
@@ -57,6 +73,7 @@ struct PerConceptMlpModel {
     nets: ParallelMlp,
     /// `[1, 1, C·P + P]`: the background slot's image logits and mask logits (`background: true`).
     background: Option<Tensor>,
+    input: BlockInput,
     n: usize,
     combine: Combine,
     obs_shape: Vec<usize>,
@@ -91,8 +108,13 @@ impl DecoderConfig for PerConceptMlp {
                 ))
             }
         };
+        let in_dim = match self.input {
+            BlockInput::Block => k,
+            BlockInput::Mean => 1,
+        };
         Ok(Box::new(PerConceptMlpModel {
-            nets: ParallelMlp::new(&ctx.params, n, k, &self.hidden, out, self.activation)?,
+            nets: ParallelMlp::new(&ctx.params, n, in_dim, &self.hidden, out, self.activation)?,
+            input: self.input,
             background,
             n,
             combine: self.combine,
@@ -144,11 +166,12 @@ impl PerConceptMlpModel {
     /// The image parameters and, with a background slot, the per-sample mask claims.
     fn decode_parts(&self, z: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
         let (b, d) = z.dims2()?;
-        let blocks = z
-            .reshape((b, self.n, d / self.n))?
-            .transpose(0, 1)?
-            .contiguous()?;
-        let outs = self.nets.forward(&blocks)?;
+        let blocks = z.reshape((b, self.n, d / self.n))?;
+        let blocks = match self.input {
+            BlockInput::Block => blocks,
+            BlockInput::Mean => blocks.mean_keepdim(2)?,
+        };
+        let outs = self.nets.forward(&blocks.transpose(0, 1)?.contiguous()?)?;
         let (out, claims) = match (self.combine, &self.background) {
             (Combine::Mean, _) => (outs.mean(0)?, None),
             (Combine::Masks, None) => (compose_masks(&outs, pixels(&self.obs_shape)?)?, None),
@@ -259,6 +282,14 @@ mod tests {
     }
 
     fn build(combine: Combine, background: bool) -> Result<Box<dyn Decoder>> {
+        build_reading(combine, background, BlockInput::Block)
+    }
+
+    fn build_reading(
+        combine: Combine,
+        background: bool,
+        input: BlockInput,
+    ) -> Result<Box<dyn Decoder>> {
         let spec = carve::data::DataSpec {
             obs_shape: vec![1, 2, 2],
             ..Default::default()
@@ -275,6 +306,7 @@ mod tests {
             likelihood: Likelihood::default(),
             combine,
             background,
+            input,
         }
         .build(&ctx)
     }
@@ -296,6 +328,26 @@ mod tests {
         assert!(extras.is_empty());
         let err = build(Combine::Mean, true).err().unwrap().to_string();
         assert!(err.contains("needs `combine: Masks`"), "{err}");
+    }
+
+    #[test]
+    fn a_mean_reading_decoder_sees_nothing_of_a_block_but_its_mean() {
+        let z = |v: &[f32]| Tensor::from_slice(v, (1, 4), &Device::Cpu).unwrap();
+        let decode = |dec: &dyn Decoder, v: &[f32]| -> Vec<f32> {
+            dec.decode(&z(v))
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap()
+        };
+        // Blocks (0.5, 0.5 | −1, 1) and (0.2, 0.8 | 0.3, −0.3) have the same means: 0.5 and 0.
+        let (a, b) = ([0.5f32, 0.5, -1.0, 1.0], [0.2f32, 0.8, 0.3, -0.3]);
+        let mean = build_reading(Combine::Masks, true, BlockInput::Mean).unwrap();
+        assert_eq!(decode(mean.as_ref(), &a), decode(mean.as_ref(), &b));
+        // The code's decoder reads the whole block, so it tells them apart.
+        let block = build_reading(Combine::Masks, true, BlockInput::Block).unwrap();
+        assert_ne!(decode(block.as_ref(), &a), decode(block.as_ref(), &b));
     }
 
     #[test]
