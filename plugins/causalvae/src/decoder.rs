@@ -1,5 +1,6 @@
 //! CausalVAE's `Decoder_DAG.decode_sep`: one MLP per concept block (k → 300 → 300 → 1024 → obs), outputs
-//! averaged, as one batched matmul per layer; or (`combine: Masks`) composed through per-pixel masks.
+//! averaged, as one batched matmul per layer; or (`combine: Masks`) composed through per-pixel masks, optionally
+//! with a learned background slot. Each decoder reads its whole block (the code) or only the block mean.
 
 use candle_core::Tensor;
 use carve::components::{BuildContext, Decoder, DecoderConfig};
@@ -25,7 +26,9 @@ pub struct PerConceptMlp {
     /// pixel, that draws whatever no concept claims (the sky, the ground), so no concept's decoder needs to
     /// own the background. Training then records each sample's total claim Σ_i Σ_p σ(m_i,p − m_bg,p) as
     /// `decoder.mask_claims`, which the `MaskClaim` objective prices: a decoder that draws another concept's
-    /// object pays for the pixels it claims even where that concept's own decoder claims them too.
+    /// object pays for the pixels it claims even where that concept's own decoder claims them too. Measured on
+    /// the pendulum (README, session 15): the learned image absorbs the mean image (a faint fan of pendulums),
+    /// which the concept decoders then have to claim away.
     #[serde(default)]
     pub background: bool,
     #[serde(default)]
@@ -163,8 +166,8 @@ fn mask_claims(outs: &Tensor, background: &Tensor, p: usize) -> Result<Tensor> {
 }
 
 impl PerConceptMlpModel {
-    /// The image parameters and, with a background slot, the per-sample mask claims.
-    fn decode_parts(&self, z: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
+    /// The image parameters and, with a background slot and `with_claims`, the per-sample mask claims.
+    fn decode_parts(&self, z: &Tensor, with_claims: bool) -> Result<(Tensor, Option<Tensor>)> {
         let (b, d) = z.dims2()?;
         let blocks = z.reshape((b, self.n, d / self.n))?;
         let blocks = match self.input {
@@ -178,7 +181,11 @@ impl PerConceptMlpModel {
             (Combine::Masks, Some(bg)) => {
                 let p = pixels(&self.obs_shape)?;
                 let slots = Tensor::cat(&[&outs, &bg.broadcast_as((1, b, outs.dim(2)?))?], 0)?;
-                (compose_masks(&slots, p)?, Some(mask_claims(&outs, bg, p)?))
+                let claims = match with_claims {
+                    true => Some(mask_claims(&outs, bg, p)?),
+                    false => None,
+                };
+                (compose_masks(&slots, p)?, claims)
             }
         };
         let mut shape = vec![b];
@@ -189,14 +196,14 @@ impl PerConceptMlpModel {
 
 impl Decoder for PerConceptMlpModel {
     fn decode(&self, z: &Tensor) -> Result<Tensor> {
-        Ok(self.decode_parts(z)?.0)
+        Ok(self.decode_parts(z, false)?.0)
     }
     fn decode_recording(
         &self,
         z: &Tensor,
         extras: &mut BTreeMap<String, Tensor>,
     ) -> Result<Tensor> {
-        let (out, claims) = self.decode_parts(z)?;
+        let (out, claims) = self.decode_parts(z, true)?;
         if let Some(c) = claims {
             extras.insert(MASK_CLAIMS.into(), c);
         }
