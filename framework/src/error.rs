@@ -55,6 +55,17 @@ impl Error {
         Error::Msg(m.into())
     }
 
+    /// Ok for a finite `v` ≥ 0; otherwise an error naming `what` (e.g. "GraphSparsity weight").
+    pub fn check_non_negative(what: &str, v: f64) -> Result<()> {
+        if v.is_finite() && v >= 0.0 {
+            Ok(())
+        } else {
+            Err(Error::msg(format!(
+                "{what} must be finite and ≥ 0, got {v}"
+            )))
+        }
+    }
+
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

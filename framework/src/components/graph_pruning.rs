@@ -7,6 +7,7 @@
 //! takes it again from the checkpoint's graph, where the pruned edges are (near) zero and the kept ones are
 //! not, so it finds the same set.
 
+use super::objectives::graph_term;
 use super::{BuildContext, ForwardOutputs, Objective, ObjectiveConfig, Parts, Term};
 use crate::data::Batch;
 use crate::error::{Error, Result};
@@ -28,13 +29,8 @@ pub struct GraphPruning {
 #[typetag::serde(name = "GraphPruning")]
 impl ObjectiveConfig for GraphPruning {
     fn build(&self, _ctx: &BuildContext) -> Result<Box<dyn Objective>> {
-        for (name, v) in [("threshold", self.threshold), ("weight", self.weight)] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::msg(format!(
-                    "GraphPruning {name} must be finite and ≥ 0, got {v}"
-                )));
-            }
-        }
+        Error::check_non_negative("GraphPruning threshold", self.threshold)?;
+        Error::check_non_negative("GraphPruning weight", self.weight)?;
         Ok(Box::new(GraphPruningModel {
             cfg: self.clone(),
             pruned: OnceLock::new(),
@@ -78,13 +74,7 @@ impl Objective for GraphPruningModel {
         _batch: &Batch,
         step: usize,
     ) -> Result<Vec<Term>> {
-        let Some(a) = parts.causal.graph()? else {
-            return Ok(vec![]);
-        };
-        Ok(vec![Term {
-            name: "graph_pruned".into(),
-            value: self.penalty(&a, step)?,
-        }])
+        graph_term(parts, "graph_pruned", |a| self.penalty(a, step).map(Some))
     }
 }
 

@@ -128,27 +128,38 @@ impl Objective for DagPenalty {
         _batch: &Batch,
         step: usize,
     ) -> Result<Vec<Term>> {
-        let Some(a) = parts.causal.graph()? else {
-            return Ok(vec![]);
-        };
-        let h = crate::scm::acyclicity(&a)?;
-        // The official code's fixed augmented Lagrangian, through the shared constraint handler.
-        let handler = crate::optim::ConstraintHandler::new(
-            crate::optim::ConstraintConfig::AugmentedLagrangian {
-                c1: self.linear,
-                c2: self.quadratic,
-            },
-            0.0,
-        )?;
-        Ok(handler
-            .primal_term(&h, step)?
-            .map(|value| Term {
-                name: "dag".into(),
-                value,
-            })
-            .into_iter()
-            .collect())
+        graph_term(parts, "dag", |a| {
+            let h = crate::scm::acyclicity(a)?;
+            // The official code's fixed augmented Lagrangian, through the shared constraint handler.
+            let handler = crate::optim::ConstraintHandler::new(
+                crate::optim::ConstraintConfig::AugmentedLagrangian {
+                    c1: self.linear,
+                    c2: self.quadratic,
+                },
+                0.0,
+            )?;
+            handler.primal_term(&h, step)
+        })
     }
+}
+
+/// The term `name` = `value(A)` on the causal layer's graph A; no term for layers without a graph, or where
+/// `value` gives none.
+pub(super) fn graph_term(
+    parts: &Parts,
+    name: &str,
+    value: impl FnOnce(&candle_core::Tensor) -> Result<Option<candle_core::Tensor>>,
+) -> Result<Vec<Term>> {
+    let Some(a) = parts.causal.graph()? else {
+        return Ok(vec![]);
+    };
+    Ok(value(&a)?
+        .map(|value| Term {
+            name: name.into(),
+            value,
+        })
+        .into_iter()
+        .collect())
 }
 
 /// `graph_l1` = `weight` · Σ_ij |A_ij| on the causal layer's graph: the NOTEARS-style sparsity term. An edge
@@ -162,12 +173,7 @@ pub struct GraphSparsity {
 #[typetag::serde(name = "GraphSparsity")]
 impl ObjectiveConfig for GraphSparsity {
     fn build(&self, _ctx: &BuildContext) -> Result<Box<dyn Objective>> {
-        if !(self.weight.is_finite() && self.weight >= 0.0) {
-            return Err(crate::error::Error::msg(format!(
-                "GraphSparsity weight must be finite and ≥ 0, got {}",
-                self.weight
-            )));
-        }
+        crate::error::Error::check_non_negative("GraphSparsity weight", self.weight)?;
         Ok(Box::new(self.clone()))
     }
 }
@@ -191,13 +197,7 @@ impl Objective for GraphSparsity {
         _batch: &Batch,
         _step: usize,
     ) -> Result<Vec<Term>> {
-        let Some(a) = parts.causal.graph()? else {
-            return Ok(vec![]);
-        };
-        Ok(vec![Term {
-            name: "graph_l1".into(),
-            value: self.penalty(&a)?,
-        }])
+        graph_term(parts, "graph_l1", |a| self.penalty(a).map(Some))
     }
 }
 

@@ -222,6 +222,10 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
+    fn values(t: Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
     #[test]
     fn each_pixel_follows_the_decoder_whose_mask_claims_it() {
         // Two concepts, one channel of two pixels: [logit px0, logit px1, mask px0, mask px1].
@@ -230,12 +234,7 @@ mod tests {
             &Device::Cpu,
         )
         .unwrap();
-        let got: Vec<f32> = compose_masks(&outs, 2)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let got = values(compose_masks(&outs, 2).unwrap());
         assert!(
             (got[0] - 1.0).abs() < 1e-4 && (got[1] - 7.0).abs() < 1e-4,
             "{got:?}"
@@ -246,12 +245,7 @@ mod tests {
             &Device::Cpu,
         )
         .unwrap();
-        let got: Vec<f32> = compose_masks(&even, 2)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let got = values(compose_masks(&even, 2).unwrap());
         assert_eq!(got, vec![2.0, 6.0]);
     }
 
@@ -265,12 +259,7 @@ mod tests {
         .unwrap();
         let bg = Tensor::new(&[[[-4f32, -6.0, 0.0, 0.0]]], &Device::Cpu).unwrap();
         let slots = Tensor::cat(&[&outs, &bg.broadcast_as((1, 1, 4)).unwrap()], 0).unwrap();
-        let got: Vec<f32> = compose_masks(&slots, 2)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let got = values(compose_masks(&slots, 2).unwrap());
         assert!(
             (got[0] - 1.0).abs() < 1e-4 && (got[1] + 6.0).abs() < 1e-4,
             "{got:?}"

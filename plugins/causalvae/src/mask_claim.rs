@@ -20,12 +20,7 @@ pub struct MaskClaim {
 #[typetag::serde(name = "MaskClaim")]
 impl ObjectiveConfig for MaskClaim {
     fn build(&self, _ctx: &BuildContext) -> Result<Box<dyn Objective>> {
-        if !(self.weight.is_finite() && self.weight >= 0.0) {
-            return Err(Error::msg(format!(
-                "MaskClaim weight must be finite and ≥ 0, got {}",
-                self.weight
-            )));
-        }
+        Error::check_non_negative("MaskClaim weight", self.weight)?;
         Ok(Box::new(self.clone()))
     }
 }
