@@ -22,21 +22,33 @@ pub struct PerConceptMlp {
     pub likelihood: Likelihood,
     #[serde(default)]
     pub combine: Combine,
-    /// With `combine: Masks`: one more slot, a learned constant image with a learned constant mask logit per
-    /// pixel, that draws whatever no concept claims (the sky, the ground), so no concept's decoder needs to
-    /// own the background. Training then records each sample's total claim Σ_i Σ_p σ(m_i,p − m_bg,p) as
-    /// `decoder.mask_claims`, which the `MaskClaim` objective prices: a decoder that draws another concept's
-    /// object pays for the pixels it claims even where that concept's own decoder claims them too. Measured on
-    /// the pendulum (README, session 15): the learned image absorbs the mean image (a faint fan of pendulums),
-    /// which the concept decoders then have to claim away.
+    /// With `combine: Masks`: one more slot that draws whatever no concept claims (the sky, the ground), so no
+    /// concept's decoder needs to own the background. Training then records each sample's total claim
+    /// Σ_i Σ_p σ(m_i,p − m_bg,p) as `decoder.mask_claims`, which the `MaskClaim` objective prices: a decoder
+    /// that draws another concept's object pays for the pixels it claims even where that concept's own decoder
+    /// claims them too.
     #[serde(default)]
-    pub background: bool,
+    pub background: Background,
     #[serde(default)]
     pub input: BlockInput,
 }
 
-/// What each concept's decoder reads of its latent block.
+/// The background slot of `combine: Masks`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum Background {
+    /// No slot: the concepts' decoders share every pixel.
+    #[default]
+    None,
+    /// A learned image with a learned mask logit per pixel. Measured on the pendulum (README, session 15): it
+    /// absorbs the mean image (a faint fan of pendulums), which the concept decoders then have to claim away.
+    Image,
+    /// One learned colour and one learned mask logit for every pixel: a plain backdrop, which cannot hold any
+    /// object's shape.
+    Colour,
+}
+
+/// What each concept's decoder reads of its latent block.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub enum BlockInput {
     /// The code: the whole k-dimensional block. Priors pull every dimension toward the concept's value, but the
     /// directions orthogonal to the block mean stay free to carry other information (a mechanism's block can
@@ -47,6 +59,35 @@ pub enum BlockInput {
     /// The block mean only, the value do() sets (`CausalLayer::node_values`): a concept's decoder can see
     /// nothing but its concept.
     Mean,
+    /// Decoder i reads the block means of the concepts in list i, for concepts that describe one object: with
+    /// `Means([[0], [1], [2, 3], [2, 3]])` both shadow decoders see where the shadow is and how long, which
+    /// neither can draw from its own value alone. `Mean` is `Means([[0], [1], …])`.
+    Means(Vec<Vec<usize>>),
+}
+
+impl BlockInput {
+    /// `[n, 1, n]` 0/1 selection: row i marks the block means decoder i reads (`Means`).
+    fn selection(lists: &[Vec<usize>], n: usize) -> Result<Tensor> {
+        let bad = || Error::Shape {
+            context: "PerConceptMlp input: Means(lists)".into(),
+            expected: format!("{n} non-empty lists of concept indices below {n}, one per concept"),
+            got: format!("{lists:?}"),
+        };
+        if lists.len() != n
+            || lists
+                .iter()
+                .any(|l| l.is_empty() || l.iter().any(|&j| j >= n))
+        {
+            return Err(bad());
+        }
+        let mut sel = vec![0f32; n * n];
+        for (i, l) in lists.iter().enumerate() {
+            for &j in l {
+                sel[i * n + j] = 1.0;
+            }
+        }
+        Ok(Tensor::from_vec(sel, (n, 1, n), &candle_core::Device::Cpu)?)
+    }
 }
 
 /// How the per-concept outputs become one image.
@@ -60,9 +101,16 @@ pub enum Combine {
     /// Each decoder also outputs one mask logit per pixel; a pixel's output is Σ_i softmax_i(mask) · out_i. A
     /// decoder owns the pixels it claims, so the sun can be left to the light's decoder alone.
     Masks,
+    /// Each decoder also outputs one mask logit per pixel, its opacity σ(m); the concepts are layered front to
+    /// back in index order over the background slot (required): a pixel's output is
+    /// Σ_i σ(m_i) Π_{j<i} (1 − σ(m_j)) · out_i + Π_j (1 − σ(m_j)) · background. List causes before effects:
+    /// where a cause's decoder draws its object, no later decoder can paint over it, whatever values do() pairs
+    /// them with. With `Masks`, an effect's decoder given a value never seen with the cause's outvotes it (the
+    /// sun dissolves under do(shadow position), README session 15).
+    Layers,
 }
 
-/// The `extras` entry holding each sample's total mask claim (`background: true`).
+/// The `extras` entry holding each sample's total mask claim (with a `background` slot).
 pub const MASK_CLAIMS: &str = "decoder.mask_claims";
 
 fn default_hidden() -> Vec<usize> {
@@ -74,9 +122,12 @@ fn elu() -> Activation {
 
 struct PerConceptMlpModel {
     nets: ParallelMlp,
-    /// `[1, 1, C·P + P]`: the background slot's image logits and mask logits (`background: true`).
-    background: Option<Tensor>,
+    /// The background slot's parameters: `[1, 1, C·P + P]` image and mask logits (`Image`) or `[C + 1, 1]`
+    /// colour and mask logits (`Colour`).
+    background: Option<(Background, Tensor)>,
     input: BlockInput,
+    /// `[n, 1, n]` selection of the block means each decoder reads (`input: Means`).
+    selection: Option<Tensor>,
     n: usize,
     combine: Combine,
     obs_shape: Vec<usize>,
@@ -97,27 +148,43 @@ impl DecoderConfig for PerConceptMlp {
         let k = ctx.latent_dim / n;
         let out = match self.combine {
             Combine::Mean => ctx.spec.obs_len(),
-            Combine::Masks => ctx.spec.obs_len() + pixels(&ctx.spec.obs_shape)?,
+            Combine::Masks | Combine::Layers => ctx.spec.obs_len() + pixels(&ctx.spec.obs_shape)?,
         };
-        let background = match (self.background, self.combine) {
-            (false, _) => None,
-            (true, Combine::Masks) => Some(
-                ctx.params
-                    .get(&[1, 1, out], "background", Init::Const(0.0))?,
-            ),
-            (true, Combine::Mean) => {
+        let shape = match (self.background, self.combine) {
+            (Background::None, Combine::Layers) => {
                 return Err(Error::msg(
-                    "PerConceptMlp: `background: true` needs `combine: Masks` (a mean has no slots to claim pixels)",
+                    "PerConceptMlp: `combine: Layers` needs a background slot at the back (`background: Colour` or `Image`)",
                 ))
             }
+            (Background::None, _) => None,
+            (_, Combine::Mean) => {
+                return Err(Error::msg(format!(
+                    "PerConceptMlp: `background: {:?}` needs `combine: Masks` (a mean has no slots to claim pixels)",
+                    self.background
+                )))
+            }
+            (Background::Image, _) => Some(vec![1, 1, out]),
+            (Background::Colour, _) => Some(vec![ctx.spec.obs_shape[0] + 1, 1]),
         };
-        let in_dim = match self.input {
-            BlockInput::Block => k,
-            BlockInput::Mean => 1,
+        let background = match shape {
+            Some(s) => Some((
+                self.background,
+                ctx.params.get(&s, "background", Init::Const(0.0))?,
+            )),
+            None => None,
+        };
+        let (in_dim, selection) = match &self.input {
+            BlockInput::Block => (k, None),
+            BlockInput::Mean => (1, None),
+            BlockInput::Means(lists) => (
+                n,
+                Some(BlockInput::selection(lists, n)?.to_device(ctx.params.device())?),
+            ),
         };
         Ok(Box::new(PerConceptMlpModel {
             nets: ParallelMlp::new(&ctx.params, n, in_dim, &self.hidden, out, self.activation)?,
-            input: self.input,
+            input: self.input.clone(),
+            selection,
             background,
             n,
             combine: self.combine,
@@ -155,6 +222,51 @@ fn compose_masks(outs: &Tensor, p: usize) -> Result<Tensor> {
     Ok(logits.broadcast_mul(&w)?.sum(0)?.reshape((b, c * p))?)
 }
 
+/// The background slot as `[1, 1, C·P + P]` image and mask logits: the learned image, or the learned colour and
+/// mask logit repeated over the `p` pixels.
+fn background_slot(kind: Background, param: &Tensor, p: usize) -> Result<Tensor> {
+    match kind {
+        Background::Colour => {
+            let c1 = param.dim(0)?;
+            Ok(param.broadcast_as((c1, p))?.reshape((1, 1, c1 * p))?)
+        }
+        _ => Ok(param.clone()),
+    }
+}
+
+/// `[n, B, C·P + P]` per-concept outputs layered front to back (index order) over the `[1, 1, C·P + P]`
+/// background → the `[B, C·P]` image and each sample's total claim `[B]` Σ_i Σ_p σ(m_i,p) (opacities).
+fn compose_layers(outs: &Tensor, background: &Tensor, p: usize) -> Result<(Tensor, Tensor)> {
+    let (n, b, len) = outs.dims3()?;
+    let c = (len - p) / p;
+    let alphas = candle_nn::ops::sigmoid(&outs.narrow(2, c * p, p)?)?;
+    let mut seen = Tensor::ones((b, p), outs.dtype(), outs.device())?;
+    let mut image: Option<Tensor> = None;
+    for i in 0..n {
+        let a = alphas.get(i)?;
+        let w = (&seen * &a)?.reshape((b, 1, p))?;
+        let part = outs
+            .get(i)?
+            .narrow(1, 0, c * p)?
+            .reshape((b, c, p))?
+            .broadcast_mul(&w)?;
+        image = Some(match image {
+            Some(acc) => (acc + part)?,
+            None => part,
+        });
+        seen = (&seen * a.affine(-1.0, 1.0)?)?;
+    }
+    let back = background
+        .narrow(2, 0, c * p)?
+        .reshape((1, c, p))?
+        .broadcast_mul(&seen.reshape((b, 1, p))?)?;
+    let image = match image {
+        Some(acc) => (acc + back)?,
+        None => back,
+    };
+    Ok((image.reshape((b, c * p))?, alphas.sum(2)?.sum(0)?))
+}
+
 /// Per-sample total claim `[B]` of the concept slots against the background: Σ_i Σ_p σ(m_i,p − m_bg,p), from
 /// `[n, B, C·P + P]` concept outputs and the `[1, 1, C·P + P]` background slot.
 fn mask_claims(outs: &Tensor, background: &Tensor, p: usize) -> Result<Tensor> {
@@ -170,22 +282,35 @@ impl PerConceptMlpModel {
     fn decode_parts(&self, z: &Tensor, with_claims: bool) -> Result<(Tensor, Option<Tensor>)> {
         let (b, d) = z.dims2()?;
         let blocks = z.reshape((b, self.n, d / self.n))?;
-        let blocks = match self.input {
-            BlockInput::Block => blocks,
-            BlockInput::Mean => blocks.mean_keepdim(2)?,
+        let inputs = match (&self.input, &self.selection) {
+            (BlockInput::Block, _) => blocks.transpose(0, 1)?.contiguous()?,
+            (BlockInput::Mean, _) => blocks.mean_keepdim(2)?.transpose(0, 1)?.contiguous()?,
+            (BlockInput::Means(_), Some(sel)) => {
+                let means = blocks.mean(2)?.unsqueeze(0)?;
+                means.broadcast_mul(sel)?
+            }
+            (BlockInput::Means(_), None) => unreachable!("built with its selection"),
         };
-        let outs = self.nets.forward(&blocks.transpose(0, 1)?.contiguous()?)?;
+        let outs = self.nets.forward(&inputs)?;
         let (out, claims) = match (self.combine, &self.background) {
             (Combine::Mean, _) => (outs.mean(0)?, None),
             (Combine::Masks, None) => (compose_masks(&outs, pixels(&self.obs_shape)?)?, None),
-            (Combine::Masks, Some(bg)) => {
+            (Combine::Masks, Some((kind, param))) => {
                 let p = pixels(&self.obs_shape)?;
+                let bg = background_slot(*kind, param, p)?;
                 let slots = Tensor::cat(&[&outs, &bg.broadcast_as((1, b, outs.dim(2)?))?], 0)?;
                 let claims = match with_claims {
-                    true => Some(mask_claims(&outs, bg, p)?),
+                    true => Some(mask_claims(&outs, &bg, p)?),
                     false => None,
                 };
                 (compose_masks(&slots, p)?, claims)
+            }
+            (Combine::Layers, None) => unreachable!("built with a background"),
+            (Combine::Layers, Some((kind, param))) => {
+                let p = pixels(&self.obs_shape)?;
+                let bg = background_slot(*kind, param, p)?;
+                let (out, claims) = compose_layers(&outs, &bg, p)?;
+                (out, with_claims.then_some(claims))
             }
         };
         let mut shape = vec![b];
@@ -277,13 +402,13 @@ mod tests {
         assert!((c[0] - 2.0).abs() < 1e-4, "{c:?}");
     }
 
-    fn build(combine: Combine, background: bool) -> Result<Box<dyn Decoder>> {
+    fn build(combine: Combine, background: Background) -> Result<Box<dyn Decoder>> {
         build_reading(combine, background, BlockInput::Block)
     }
 
     fn build_reading(
         combine: Combine,
-        background: bool,
+        background: Background,
         input: BlockInput,
     ) -> Result<Box<dyn Decoder>> {
         let spec = carve::data::DataSpec {
@@ -309,7 +434,7 @@ mod tests {
 
     #[test]
     fn a_background_decoder_records_its_claims_and_a_mean_one_rejects_a_background() {
-        let dec = build(Combine::Masks, true).unwrap();
+        let dec = build(Combine::Masks, Background::Image).unwrap();
         let z = Tensor::zeros((3, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
         let mut extras = BTreeMap::new();
         let out = dec.decode_recording(&z, &mut extras).unwrap();
@@ -317,12 +442,15 @@ mod tests {
         assert_eq!(extras[MASK_CLAIMS].dims(), &[3]);
         // Without a background there is nothing to claim from: no entry.
         let mut extras = BTreeMap::new();
-        build(Combine::Masks, false)
+        build(Combine::Masks, Background::None)
             .unwrap()
             .decode_recording(&z, &mut extras)
             .unwrap();
         assert!(extras.is_empty());
-        let err = build(Combine::Mean, true).err().unwrap().to_string();
+        let err = build(Combine::Mean, Background::Colour)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("needs `combine: Masks`"), "{err}");
     }
 
@@ -339,11 +467,94 @@ mod tests {
         };
         // Blocks (0.5, 0.5 | −1, 1) and (0.2, 0.8 | 0.3, −0.3) have the same means: 0.5 and 0.
         let (a, b) = ([0.5f32, 0.5, -1.0, 1.0], [0.2f32, 0.8, 0.3, -0.3]);
-        let mean = build_reading(Combine::Masks, true, BlockInput::Mean).unwrap();
+        let mean = build_reading(Combine::Masks, Background::Image, BlockInput::Mean).unwrap();
         assert_eq!(decode(mean.as_ref(), &a), decode(mean.as_ref(), &b));
         // The code's decoder reads the whole block, so it tells them apart.
-        let block = build_reading(Combine::Masks, true, BlockInput::Block).unwrap();
+        let block = build_reading(Combine::Masks, Background::Image, BlockInput::Block).unwrap();
         assert_ne!(decode(block.as_ref(), &a), decode(block.as_ref(), &b));
+    }
+
+    #[test]
+    fn a_decoder_reads_the_block_means_its_list_names() {
+        let z = |v: &[f32]| Tensor::from_slice(v, (1, 4), &Device::Cpu).unwrap();
+        let decode = |dec: &dyn Decoder, v: &[f32]| -> Vec<f32> {
+            dec.decode(&z(v))
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap()
+        };
+        // Concept 1's mean moves from 0 to 1; concept 0's block stays.
+        let (a, b) = ([0.5f32, 0.5, -1.0, 1.0], [0.5f32, 0.5, 0.5, 1.5]);
+        let read = |lists: Vec<Vec<usize>>| {
+            build_reading(Combine::Masks, Background::Colour, BlockInput::Means(lists)).unwrap()
+        };
+        let blind = read(vec![vec![0], vec![0]]);
+        assert_eq!(decode(blind.as_ref(), &a), decode(blind.as_ref(), &b));
+        let sees = read(vec![vec![0], vec![0, 1]]);
+        assert_ne!(decode(sees.as_ref(), &a), decode(sees.as_ref(), &b));
+        // One list per concept, each non-empty and in range.
+        for lists in [vec![vec![0]], vec![vec![0], vec![]], vec![vec![0], vec![2]]] {
+            let err = build_reading(Combine::Masks, Background::None, BlockInput::Means(lists))
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains("one per concept"), "{err}");
+        }
+    }
+
+    #[test]
+    fn layers_put_earlier_concepts_in_front_and_the_background_behind() {
+        // Two concepts, one channel of two pixels: [logit px0, logit px1, mask px0, mask px1]. Concept 0 is
+        // opaque at pixel 0, concept 1 everywhere, at whatever strength: concept 0 still wins pixel 0.
+        let outs = Tensor::new(
+            &[[[1f32, 5.0, 30.0, -30.0]], [[3.0, 7.0, 30.0, 30.0]]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let bg = Tensor::new(&[[[-4f32, -6.0, 0.0, 0.0]]], &Device::Cpu).unwrap();
+        let (image, claims) = compose_layers(&outs, &bg, 2).unwrap();
+        let got = values(image);
+        assert!(
+            (got[0] - 1.0).abs() < 1e-4 && (got[1] - 7.0).abs() < 1e-4,
+            "{got:?}"
+        );
+        assert!((values(claims)[0] - 3.0).abs() < 1e-4);
+        // Transparent concepts show the background; half-opaque ones mix front to back.
+        let clear = Tensor::new(
+            &[[[1f32, 5.0, -30.0, 0.0]], [[3.0, 7.0, -30.0, 0.0]]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let got = values(compose_layers(&clear, &bg, 2).unwrap().0);
+        // Pixel 1: ½·5 + ¼·7 + ¼·(−6).
+        assert!(
+            (got[0] + 4.0).abs() < 1e-4 && (got[1] - 2.75).abs() < 1e-4,
+            "{got:?}"
+        );
+        let err = build(Combine::Layers, Background::None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("needs a background slot"), "{err}");
+        let dec = build(Combine::Layers, Background::Colour).unwrap();
+        let z = Tensor::zeros((3, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let mut extras = BTreeMap::new();
+        assert_eq!(
+            dec.decode_recording(&z, &mut extras).unwrap().dims(),
+            &[3, 1, 2, 2]
+        );
+        assert_eq!(extras[MASK_CLAIMS].dims(), &[3]);
+    }
+
+    #[test]
+    fn a_colour_background_is_one_colour_and_one_mask_logit_everywhere() {
+        // One channel: colour logit 2, mask logit −1, over three pixels.
+        let param = Tensor::new(&[[2f32], [-1.0]], &Device::Cpu).unwrap();
+        let slot = background_slot(Background::Colour, &param, 3).unwrap();
+        assert_eq!(slot.dims(), &[1, 1, 6]);
+        assert_eq!(values(slot), vec![2.0, 2.0, 2.0, -1.0, -1.0, -1.0]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod mask_layer;
 mod objectives;
 mod prior;
 
-pub use decoder::{BlockInput, PerConceptMlp};
+pub use decoder::{Background, BlockInput, PerConceptMlp};
 pub use labels::LabelScale;
 pub use mask_claim::MaskClaim;
 pub use mask_layer::CausalVaeLayer;

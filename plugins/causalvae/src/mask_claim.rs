@@ -1,5 +1,5 @@
 //! `mask_claim` = weight · E_B[Σ_i Σ_p σ(m_i,p − m_bg,p)]: a price per pixel a concept's decoder claims from the
-//! background slot (`PerConceptMlp { combine: Masks, background: true }`). Reconstruction pays for the pixels a
+//! background slot (`PerConceptMlp { combine: Masks, background: Colour }` or `Image`). Reconstruction pays for the pixels a
 //! concept must draw; a decoder that also draws another concept's object, because the two concepts correlate
 //! in the data, gains little there and now pays, so do() on its concept stops redrawing the other's object.
 
@@ -35,7 +35,7 @@ impl MaskClaim {
         let claims = fwd.extras.get(MASK_CLAIMS).ok_or_else(|| {
             Error::msg(format!(
                 "MaskClaim needs a decoder with a background slot, e.g. PerConceptMlp with `combine: Masks, \
-                 background: true` (no extras `{MASK_CLAIMS}`)"
+                 background: Colour` (no extras `{MASK_CLAIMS}`)"
             ))
         })?;
         Ok((claims.mean_all()? * self.weight)?)
@@ -89,6 +89,6 @@ mod tests {
             .penalty(&fwd(BTreeMap::new()))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("background: true"), "{err}");
+        assert!(err.contains("background: Colour"), "{err}");
     }
 }
