@@ -52,9 +52,21 @@ fn short_run_learns_concepts_and_scores_finite() {
     for (k, v) in trained["metrics"].as_object().unwrap() {
         assert!(v.as_f64().is_some_and(f64::is_finite), "{k} = {v}");
     }
-    for name in ["mic", "tic", "intervention_acc", "shd_classical"] {
+    for name in [
+        "mic",
+        "tic",
+        "intervention_acc",
+        "shd_classical",
+        "intervention_acc_floor",
+        "intervention_drift_floor",
+    ] {
         assert!(trained["metrics"].get(name).is_some(), "{name} missing");
     }
+    // The simulator's own renders of the intervened scenes score better than a 300-step model's.
+    assert!(
+        metric(&trained, "intervention_acc_floor") > metric(&trained, "intervention_acc"),
+        "the instrument's floor is no better than the model"
+    );
     assert!(
         metric(&trained, "mic") > metric(&untrained, "mic") + 0.2,
         "MIC did not rise"

@@ -18,7 +18,11 @@
 //! - non-descendants: drift = |measured after do − measured on the model's reconstruction|, i.e. how much the
 //!   intervention moved what it should not have (measured against the reconstruction, so the model's
 //!   reconstruction error is not counted as drift), overall, per do() (`intervention_drift_do_<node>`) and per
-//!   drifting factor (`intervention_drift_<factor>`); their error against the true factors is reported too.
+//!   drifting factor (`intervention_drift_<factor>`); their error against the true factors is reported too;
+//! - the instrument's floor, what a perfect model would score: the simulator renders each intervened scene, the
+//!   regressor reads it, and the readings are scored the same way (`intervention_acc_floor` against the simulated
+//!   descendants; `intervention_drift_floor` and `intervention_drift_floor_do_<node>` against the readings of the
+//!   unintervened real images).
 //!
 //! Nodes are matched to factors by index: supervised methods align them by construction.
 
@@ -304,6 +308,9 @@ pub fn intervention_accuracy(
         out.insert(format!("oracle_mae_{}", names[c]), mae);
     }
     let base = to_rows(&reg.predict(&method.reconstruct(&batch.x)?)?)?;
+    let real = to_rows(&reg.predict(&batch.x)?)?;
+    let mut obs_shape = vec![n];
+    obs_shape.extend_from_slice(&spec.obs_shape);
     for c in 0..k {
         let err: f64 = (0..n)
             .map(|r| (base[r * k + c] - factors[r * k + c]).abs() as f64)
@@ -318,6 +325,7 @@ pub fn intervention_accuracy(
     let mut nondesc_truth = Tally::default();
     let mut desc_per_factor = vec![Tally::default(); k];
     let mut drift_per_factor = vec![Tally::default(); k];
+    let (mut floor_desc, mut floor_drift) = (Tally::default(), Tally::default());
     for (i, name) in names.iter().enumerate() {
         let (f_i, y_i) = (col(&factors, i), col(&nodes, i));
         out.insert(
@@ -332,8 +340,12 @@ pub fn intervention_accuracy(
         }
         let calib = NodeCalibration::fit(cfg.calibration, &f_i, &y_i);
         let desc = graph.descendants(i);
-        let (mut d_i, mut t_i, mut drift_i) =
-            (Tally::default(), Tally::default(), Tally::default());
+        let (mut d_i, mut t_i, mut drift_i, mut floor_i) = (
+            Tally::default(),
+            Tally::default(),
+            Tally::default(),
+            Tally::default(),
+        );
         for v in quantiles(&f_i, cfg.values.max(1)) {
             let done = method.intervene(
                 &batch.x,
@@ -343,20 +355,31 @@ pub fn intervention_accuracy(
                 }],
             )?;
             let measured = to_rows(&reg.predict(&done)?)?;
+            let mut truths = Vec::with_capacity(n * k);
             for r in 0..n {
-                let truth =
-                    data.simulate_do(&factors[r * k..(r + 1) * k], &[Do { node: i, value: v }])?;
-                let m = &measured[r * k..(r + 1) * k];
+                truths.extend(
+                    data.simulate_do(&factors[r * k..(r + 1) * k], &[Do { node: i, value: v }])?,
+                );
+            }
+            // The simulator's own render of each intervened scene, read by the same regressor: what a perfect
+            // model would score (the instrument's floor).
+            let rendered = Tensor::from_vec(data.render(&truths)?, obs_shape.as_slice(), dev)?;
+            let perfect = to_rows(&reg.predict(&rendered)?)?;
+            for r in 0..n {
+                let truth = &truths[r * k..(r + 1) * k];
+                let (m, p) = (&measured[r * k..(r + 1) * k], &perfect[r * k..(r + 1) * k]);
                 for c in 0..k {
                     if c == i {
                         t_i.add(m[c] - truth[c], tol);
                     } else if desc[c] {
                         d_i.add(m[c] - truth[c], tol);
                         desc_per_factor[c].add(m[c] - truth[c], tol);
+                        floor_desc.add(p[c] - truth[c], tol);
                     } else {
                         drift_i.add(m[c] - base[r * k + c], tol);
                         drift_per_factor[c].add(m[c] - base[r * k + c], tol);
                         nondesc_truth.add(m[c] - truth[c], tol);
+                        floor_i.add(p[c] - real[r * k + c], tol);
                     }
                 }
             }
@@ -368,7 +391,9 @@ pub fn intervention_accuracy(
         }
         if drift_i.n > 0.0 {
             out.insert(format!("intervention_drift_do_{name}"), drift_i.mae());
+            out.insert(format!("intervention_drift_floor_do_{name}"), floor_i.mae());
         }
+        floor_drift.merge(floor_i);
         desc_all.merge(d_i);
         target_all.merge(t_i);
         drift_all.merge(drift_i);
@@ -386,11 +411,13 @@ pub fn intervention_accuracy(
     }
     if desc_all.n > 0.0 {
         out.insert("intervention_acc".into(), desc_all.acc());
+        out.insert("intervention_acc_floor".into(), floor_desc.acc());
         out.insert("intervention_desc_mae".into(), desc_all.mae());
     }
     out.insert("intervention_acc_target".into(), target_all.acc());
     if drift_all.n > 0.0 {
         out.insert("intervention_drift".into(), drift_all.mae());
+        out.insert("intervention_drift_floor".into(), floor_drift.mae());
         out.insert("intervention_nondesc_mae".into(), nondesc_truth.mae());
     }
     Ok(out)

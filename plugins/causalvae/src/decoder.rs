@@ -25,7 +25,7 @@ pub struct PerConceptMlp {
     pub combine: Combine,
     /// With `combine: Masks`: one more slot that draws whatever no concept claims (the sky, the ground), so no
     /// concept's decoder needs to own the background. Training then records each sample's total claim
-    /// Σ_i Σ_p σ(m_i,p − m_bg,p) as `decoder.mask_claims`, which the `MaskClaim` objective prices: a decoder
+    /// Σ_p σ(m_i,p − m_bg,p) per concept i as `decoder.mask_claims`, which the `MaskClaim` objective prices: a decoder
     /// that draws another concept's object pays for the pixels it claims even where that concept's own decoder
     /// claims them too.
     #[serde(default)]
@@ -111,7 +111,7 @@ pub enum Combine {
     Layers,
 }
 
-/// The `extras` entry holding each sample's total mask claim (with a `background` slot).
+/// The `extras` entry holding each concept decoder's mask claim per sample, `[n, B]` (with a `background` slot).
 pub const MASK_CLAIMS: &str = "decoder.mask_claims";
 
 fn default_hidden() -> Vec<usize> {
@@ -236,7 +236,7 @@ fn background_slot(kind: Background, param: &Tensor, p: usize) -> Result<Tensor>
 }
 
 /// `[n, B, C·P + P]` per-concept outputs layered front to back (index order) over the `[1, 1, C·P + P]`
-/// background → the `[B, C·P]` image and each sample's total claim `[B]` Σ_i Σ_p σ(m_i,p) (opacities).
+/// background → the `[B, C·P]` image and each decoder's claim per sample `[n, B]`, Σ_p σ(m_i,p) (opacities).
 fn compose_layers(outs: &Tensor, background: &Tensor, p: usize) -> Result<(Tensor, Tensor)> {
     let (n, b, len) = outs.dims3()?;
     let c = (len - p) / p;
@@ -265,17 +265,17 @@ fn compose_layers(outs: &Tensor, background: &Tensor, p: usize) -> Result<(Tenso
         Some(acc) => (acc + back)?,
         None => back,
     };
-    Ok((image.reshape((b, c * p))?, alphas.sum(2)?.sum(0)?))
+    Ok((image.reshape((b, c * p))?, alphas.sum(2)?))
 }
 
-/// Per-sample total claim `[B]` of the concept slots against the background: Σ_i Σ_p σ(m_i,p − m_bg,p), from
+/// Each concept slot's claim per sample `[n, B]` against the background, Σ_p σ(m_i,p − m_bg,p), from
 /// `[n, B, C·P + P]` concept outputs and the `[1, 1, C·P + P]` background slot.
 fn mask_claims(outs: &Tensor, background: &Tensor, p: usize) -> Result<Tensor> {
     let len = outs.dim(2)?;
     let m = outs.narrow(2, len - p, p)?;
     let m_bg = background.narrow(2, len - p, p)?;
     let claims = candle_nn::ops::sigmoid(&m.broadcast_sub(&m_bg)?)?;
-    Ok(claims.sum(2)?.sum(0)?)
+    Ok(claims.sum(2)?)
 }
 
 impl PerConceptMlpModel {
@@ -391,16 +391,19 @@ mod tests {
             "{got:?}"
         );
         // σ(20) + σ(−20) + σ(−20) + σ(−20) ≈ 1 pixel claimed in all.
-        let c: Vec<f32> = mask_claims(&outs, &bg, 2).unwrap().to_vec1().unwrap();
-        assert!((c[0] - 1.0).abs() < 1e-4, "{c:?}");
+        let c = values(mask_claims(&outs, &bg, 2).unwrap());
+        assert!((c[0] - 1.0).abs() < 1e-4 && c[1].abs() < 1e-4, "{c:?}");
         // A second decoder claiming the same pixel pays for it too, though the composed image is unchanged.
         let both = Tensor::new(
             &[[[1f32, 5.0, 20.0, -20.0]], [[1.0, 7.0, 20.0, -20.0]]],
             &Device::Cpu,
         )
         .unwrap();
-        let c: Vec<f32> = mask_claims(&both, &bg, 2).unwrap().to_vec1().unwrap();
-        assert!((c[0] - 2.0).abs() < 1e-4, "{c:?}");
+        let c = values(mask_claims(&both, &bg, 2).unwrap());
+        assert!(
+            (c[0] - 1.0).abs() < 1e-4 && (c[1] - 1.0).abs() < 1e-4,
+            "{c:?}"
+        );
     }
 
     fn build(combine: Combine, background: Background) -> Result<Box<dyn Decoder>> {
@@ -440,7 +443,7 @@ mod tests {
         let mut extras = BTreeMap::new();
         let out = dec.decode_recording(&z, &mut extras).unwrap();
         assert_eq!(out.dims(), &[3, 1, 2, 2]);
-        assert_eq!(extras[MASK_CLAIMS].dims(), &[3]);
+        assert_eq!(extras[MASK_CLAIMS].dims(), &[2, 3]);
         // Without a background there is nothing to claim from: no entry.
         let mut extras = BTreeMap::new();
         build(Combine::Masks, Background::None)
@@ -521,7 +524,11 @@ mod tests {
             (got[0] - 1.0).abs() < 1e-4 && (got[1] - 7.0).abs() < 1e-4,
             "{got:?}"
         );
-        assert!((values(claims)[0] - 3.0).abs() < 1e-4);
+        let c = values(claims);
+        assert!(
+            (c[0] - 1.0).abs() < 1e-4 && (c[1] - 2.0).abs() < 1e-4,
+            "{c:?}"
+        );
         // Transparent concepts show the background; half-opaque ones mix front to back.
         let clear = Tensor::new(
             &[[[1f32, 5.0, -30.0, 0.0]], [[3.0, 7.0, -30.0, 0.0]]],
@@ -546,7 +553,7 @@ mod tests {
             dec.decode_recording(&z, &mut extras).unwrap().dims(),
             &[3, 1, 2, 2]
         );
-        assert_eq!(extras[MASK_CLAIMS].dims(), &[3]);
+        assert_eq!(extras[MASK_CLAIMS].dims(), &[2, 3]);
     }
 
     #[test]
