@@ -87,13 +87,10 @@ fn short_run_learns_concepts_and_scores_finite() {
     );
 }
 
-/// The targets from the shipped config, full length. It fails today on the last two: the shipped config
-/// reaches intervention accuracy 0.51 and drift 1.6 (README, "CausalVAE on the pendulum").
-#[test]
-#[ignore = "full reproduction: ~20 min on 2 cores"]
-fn full_run_reaches_the_targets() {
+/// Trains `config` full length and asserts the targets.
+fn reaches_the_targets(config: PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let run = train_into(&config(), &[], dir.path()).unwrap();
+    let run = train_into(&config, &[], dir.path()).unwrap();
     let s = summary(&run);
     eprintln!("{}", serde_json::to_string_pretty(&s).unwrap());
     assert!(metric(&s, "mic") >= 0.93);
@@ -101,4 +98,20 @@ fn full_run_reaches_the_targets() {
     assert!(metric(&s, "shd_classical") <= 1.0);
     assert!(metric(&s, "intervention_acc") >= 0.9);
     assert!(metric(&s, "intervention_drift") < 1.0);
+}
+
+/// The targets from the shipped config, full length. It fails today on the last two: the shipped config
+/// reaches intervention accuracy 0.51 and drift 1.6 (README, "CausalVAE on the pendulum").
+#[test]
+#[ignore = "full reproduction: ~20 min on 2 cores"]
+fn full_run_reaches_the_targets() {
+    reaches_the_targets(config());
+}
+
+/// The same targets from the layered ablation. It fails today on the last: seed 1 reaches accuracy 0.95, SHD 0,
+/// MIC / TIC 99.9 / 95.4 and drift 1.03 (README, session 16).
+#[test]
+#[ignore = "full run: ~25 min on 2 cores"]
+fn layered_run_reaches_the_targets() {
+    reaches_the_targets(carve_tests::configs_dir().join("causalvae/pendulum_layered.ron"));
 }
