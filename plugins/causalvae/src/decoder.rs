@@ -121,14 +121,20 @@ fn elu() -> Activation {
     Activation::Elu
 }
 
+/// What the decoders read, as built from [`BlockInput`].
+enum Reading {
+    Block,
+    Mean,
+    /// `[n, 1, n]` selection of the block means each decoder reads (`input: Means`).
+    Selected(Tensor),
+}
+
 struct PerConceptMlpModel {
     nets: ParallelMlp,
     /// The background slot's parameters: `[1, 1, C·P + P]` image and mask logits (`Image`) or `[C + 1, 1]`
     /// colour and mask logits (`Colour`).
     background: Option<(Background, Tensor)>,
-    input: BlockInput,
-    /// `[n, 1, n]` selection of the block means each decoder reads (`input: Means`).
-    selection: Option<Tensor>,
+    reading: Reading,
     n: usize,
     combine: Combine,
     obs_shape: Vec<usize>,
@@ -174,18 +180,17 @@ impl DecoderConfig for PerConceptMlp {
             )),
             None => None,
         };
-        let (in_dim, selection) = match &self.input {
-            BlockInput::Block => (k, None),
-            BlockInput::Mean => (1, None),
+        let (in_dim, reading) = match &self.input {
+            BlockInput::Block => (k, Reading::Block),
+            BlockInput::Mean => (1, Reading::Mean),
             BlockInput::Means(lists) => (
                 n,
-                Some(BlockInput::selection(lists, n)?.to_device(ctx.params.device())?),
+                Reading::Selected(BlockInput::selection(lists, n)?.to_device(ctx.params.device())?),
             ),
         };
         Ok(Box::new(PerConceptMlpModel {
             nets: ParallelMlp::new(&ctx.params, n, in_dim, &self.hidden, out, self.activation)?,
-            input: self.input.clone(),
-            selection,
+            reading,
             background,
             n,
             combine: self.combine,
@@ -283,22 +288,22 @@ impl PerConceptMlpModel {
     fn decode_parts(&self, z: &Tensor, with_claims: bool) -> Result<(Tensor, Option<Tensor>)> {
         let (b, d) = z.dims2()?;
         let blocks = z.reshape((b, self.n, d / self.n))?;
-        let inputs = match (&self.input, &self.selection) {
-            (BlockInput::Block, _) => blocks.transpose(0, 1)?.contiguous()?,
-            (BlockInput::Mean, _) => blocks.mean_keepdim(2)?.transpose(0, 1)?.contiguous()?,
-            (BlockInput::Means(_), Some(sel)) => {
-                let means = blocks.mean(2)?.unsqueeze(0)?;
-                means.broadcast_mul(sel)?
-            }
-            (BlockInput::Means(_), None) => unreachable!("built with its selection"),
+        let inputs = match &self.reading {
+            Reading::Block => blocks.transpose(0, 1)?.contiguous()?,
+            Reading::Mean => blocks.mean_keepdim(2)?.transpose(0, 1)?.contiguous()?,
+            Reading::Selected(sel) => blocks.mean(2)?.unsqueeze(0)?.broadcast_mul(sel)?,
         };
         let outs = self.nets.forward(&inputs)?;
-        let (out, claims) = match (self.combine, &self.background) {
+        // A background exists only with `Masks` or `Layers`, which need an image-like observation.
+        let bg = match &self.background {
+            Some((kind, param)) => Some(background_slot(*kind, param, pixels(&self.obs_shape)?)?),
+            None => None,
+        };
+        let (out, claims) = match (self.combine, bg) {
             (Combine::Mean, _) => (outs.mean(0)?, None),
             (Combine::Masks, None) => (compose_masks(&outs, pixels(&self.obs_shape)?)?, None),
-            (Combine::Masks, Some((kind, param))) => {
+            (Combine::Masks, Some(bg)) => {
                 let p = pixels(&self.obs_shape)?;
-                let bg = background_slot(*kind, param, p)?;
                 let slots = Tensor::cat(&[&outs, &bg.broadcast_as((1, b, outs.dim(2)?))?], 0)?;
                 let claims = match with_claims {
                     true => Some(mask_claims(&outs, &bg, p)?),
@@ -307,10 +312,8 @@ impl PerConceptMlpModel {
                 (compose_masks(&slots, p)?, claims)
             }
             (Combine::Layers, None) => unreachable!("built with a background"),
-            (Combine::Layers, Some((kind, param))) => {
-                let p = pixels(&self.obs_shape)?;
-                let bg = background_slot(*kind, param, p)?;
-                let (out, claims) = compose_layers(&outs, &bg, p)?;
+            (Combine::Layers, Some(bg)) => {
+                let (out, claims) = compose_layers(&outs, &bg, pixels(&self.obs_shape)?)?;
                 (out, with_claims.then_some(claims))
             }
         };
@@ -350,6 +353,14 @@ mod tests {
 
     fn values(t: Tensor) -> Vec<f32> {
         t.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
+    /// The decoded image of one latent row `v` (four values), flattened.
+    fn decode(dec: &dyn Decoder, v: &[f32]) -> Vec<f32> {
+        values(
+            dec.decode(&Tensor::from_slice(v, (1, 4), &Device::Cpu).unwrap())
+                .unwrap(),
+        )
     }
 
     #[test]
@@ -460,15 +471,6 @@ mod tests {
 
     #[test]
     fn a_mean_reading_decoder_sees_nothing_of_a_block_but_its_mean() {
-        let z = |v: &[f32]| Tensor::from_slice(v, (1, 4), &Device::Cpu).unwrap();
-        let decode = |dec: &dyn Decoder, v: &[f32]| -> Vec<f32> {
-            dec.decode(&z(v))
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap()
-        };
         // Blocks (0.5, 0.5 | −1, 1) and (0.2, 0.8 | 0.3, −0.3) have the same means: 0.5 and 0.
         let (a, b) = ([0.5f32, 0.5, -1.0, 1.0], [0.2f32, 0.8, 0.3, -0.3]);
         let mean = build_reading(Combine::Masks, Background::Image, BlockInput::Mean).unwrap();
@@ -480,15 +482,6 @@ mod tests {
 
     #[test]
     fn a_decoder_reads_the_block_means_its_list_names() {
-        let z = |v: &[f32]| Tensor::from_slice(v, (1, 4), &Device::Cpu).unwrap();
-        let decode = |dec: &dyn Decoder, v: &[f32]| -> Vec<f32> {
-            dec.decode(&z(v))
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap()
-        };
         // Concept 1's mean moves from 0 to 1; concept 0's block stays.
         let (a, b) = ([0.5f32, 0.5, -1.0, 1.0], [0.5f32, 0.5, 0.5, 1.5]);
         let read = |lists: Vec<Vec<usize>>| {
