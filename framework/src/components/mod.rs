@@ -11,6 +11,7 @@ mod causal;
 mod decoders;
 mod encoders;
 mod graph_pruning;
+mod intervention_consistency;
 mod objectives;
 mod priors;
 
@@ -18,6 +19,7 @@ pub use causal::{set_columns, Independent};
 pub use decoders::{ConvDecoder, MlpDecoder};
 pub use encoders::{ConvEncoder, MlpEncoder};
 pub use graph_pruning::GraphPruning;
+pub use intervention_consistency::InterventionConsistency;
 pub use objectives::{DagPenalty, GraphSparsity, PriorKl, Reconstruction};
 pub use priors::StdNormal;
 
