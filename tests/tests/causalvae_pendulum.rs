@@ -115,3 +115,53 @@ fn full_run_reaches_the_targets() {
 fn layered_run_reaches_the_targets() {
     reaches_the_targets(carve_tests::configs_dir().join("causalvae/pendulum_layered.ron"));
 }
+
+/// The do() consistency term trains inside a layered CausalVAE: it appears in the log from its first step with a
+/// finite, positive value (an untrained decoder cannot draw what do() asks for), and not before.
+#[test]
+fn the_do_consistency_term_trains_in_a_layered_model() {
+    let shipped = carve_tests::configs_dir().join("causalvae/pendulum_layered.ron");
+    let text = std::fs::read_to_string(&shipped).unwrap();
+    let pruning = r#"{"GraphPruning": (at_step: 2500, threshold: 0.1, weight: 100.0)},"#;
+    assert!(
+        text.contains(pruning),
+        "the layered config changed: update this test"
+    );
+    let with_term = text.replace(
+        pruning,
+        &format!(
+            r#"{pruning} {{"InterventionConsistency": (weight: 10.0, from_step: 2, rows: 8)}},"#
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("layered_consistency.ron");
+    std::fs::write(&cfg, with_term).unwrap();
+    let run = train_into(&cfg, &carve_tests::small(4), &dir.path().join("run")).unwrap();
+    let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let term = |step: u64| {
+        rows.iter()
+            .find(|r| r["step"] == step)
+            .unwrap_or_else(|| panic!("no log row for step {step}: {log}"))
+            .get("do_consistency")
+            .map(|v| v.as_f64().unwrap())
+    };
+    // The log counts steps from 1, objectives from 0: logged step s is objective step s − 1.
+    for step in [1, 2] {
+        assert_eq!(
+            term(step),
+            None,
+            "the term is logged at step {step}, before from_step"
+        );
+    }
+    for step in [3, 4] {
+        let v = term(step).unwrap_or_else(|| panic!("no do_consistency at step {step}: {log}"));
+        assert!(
+            v.is_finite() && v > 0.0,
+            "do_consistency at step {step} = {v}"
+        );
+    }
+}
