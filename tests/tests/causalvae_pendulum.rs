@@ -108,8 +108,8 @@ fn full_run_reaches_the_targets() {
     reaches_the_targets(config());
 }
 
-/// The same targets from the layered ablation. It fails today on the last: seed 1 reaches accuracy 0.95, SHD 0,
-/// MIC / TIC 99.9 / 95.4 and drift 1.03 (README, session 16).
+/// The same targets from the layered ablation: seed 1 reaches accuracy 0.91, drift 0.95, SHD 0 and MIC / TIC
+/// 99.8 / 94.9 (README, session 17).
 #[test]
 #[ignore = "full run: ~25 min on 2 cores"]
 fn layered_run_reaches_the_targets() {
@@ -122,7 +122,7 @@ fn layered_run_reaches_the_targets() {
 fn the_do_consistency_term_trains_in_a_layered_model() {
     let shipped = carve_tests::configs_dir().join("causalvae/pendulum_layered.ron");
     let text = std::fs::read_to_string(&shipped).unwrap();
-    let pruning = r#"{"GraphPruning": (at_step: 2500, threshold: 0.1, weight: 100.0)},"#;
+    let pruning = r#"{"GraphPruning": (at_step: 2000, threshold: 0.1, weight: 100.0)},"#;
     assert!(
         text.contains(pruning),
         "the layered config changed: update this test"
