@@ -91,10 +91,14 @@ impl Objective for InterventionConsistency {
         };
         let q = parts.encoder.encode(&x_do)?;
         let z_read = causal.forward(&q.mean, &read_batch, None, &mut BTreeMap::new())?;
-        let (Some(read), Some(asked)) = (causal.node_values(&z_read)?, causal.node_values(&z_do)?)
-        else {
-            return Ok(vec![]);
+        let node_values = |z: &candle_core::Tensor| {
+            causal.node_values(z)?.ok_or_else(|| {
+                Error::msg(
+                    "InterventionConsistency: the causal layer stopped reporting node values",
+                )
+            })
         };
+        let (read, asked) = (node_values(&z_read)?, node_values(&z_do)?);
         let per_sample = (read - asked)?.sqr()?.sum(1)?;
         Ok(vec![Term {
             name: "do_consistency".into(),
@@ -136,10 +140,9 @@ mod tests {
             for d in dos {
                 let b = z.dims()[0];
                 let fixed = Tensor::full(d.value, (b, 1), eps.device())?;
-                let (z0, z1) = (z.narrow(1, 0, 1)?, z.narrow(1, 1, 1)?);
                 z = match d.node {
                     0 => Tensor::cat(&[&fixed, &(eps.narrow(1, 1, 1)? + &fixed)?], 1)?,
-                    _ => Tensor::cat(&[&z0, &(fixed + z1.zeros_like()?)?], 1)?,
+                    _ => Tensor::cat(&[&z.narrow(1, 0, 1)?, &fixed], 1)?,
                 };
             }
             Ok(z)
