@@ -32,6 +32,13 @@ pub struct PerConceptMlp {
     pub background: Background,
     #[serde(default)]
     pub input: BlockInput,
+    /// With `combine: Layers`: gate each concept's opacity by a learned, input-independent support σ(s_i,p), the
+    /// region its object may ever occupy. Training records each support's area Σ_p σ(s_i,p) as
+    /// `decoder.support_area`, which the `SupportArea` objective prices: a pixel stays in a concept's support
+    /// only while drawing there pays for it on the data, so values do() pairs unseen cannot make a decoder paint
+    /// outside the region its object occupies in the data (the shadow's decoders stay on the ground).
+    #[serde(default)]
+    pub support: bool,
 }
 
 /// The background slot of `combine: Masks`.
@@ -114,6 +121,15 @@ pub enum Combine {
 /// The `extras` entry holding each concept decoder's mask claim per sample, `[n, B]` (with a `background` slot).
 pub const MASK_CLAIMS: &str = "decoder.mask_claims";
 
+/// The `extras` entry holding each concept's support area Σ_p σ(s_i,p), `[n, 1]` (with `support: true`).
+pub const SUPPORT_AREA: &str = "decoder.support_area";
+
+/// Support logits are `SUPPORT_GAIN · θ`: Adam moves θ by about the learning rate per step, so without a gain a
+/// logit could move only about ±4 in a whole run (Σ lr), too little to close a pixel it starts open on.
+const SUPPORT_GAIN: f64 = 10.0;
+/// Every support starts open: σ(3) ≈ 0.95.
+const SUPPORT_START: f64 = 3.0;
+
 fn default_hidden() -> Vec<usize> {
     vec![300, 300, 1024]
 }
@@ -134,6 +150,8 @@ struct PerConceptMlpModel {
     /// The background slot's parameters: `[1, 1, C·P + P]` image and mask logits (`Image`) or `[C + 1, 1]`
     /// colour and mask logits (`Colour`).
     background: Option<(Background, Tensor)>,
+    /// `[n, 1, P]` support parameters θ (logits `SUPPORT_GAIN · θ`), with `support: true`.
+    support: Option<Tensor>,
     reading: Reading,
     n: usize,
     combine: Combine,
@@ -180,6 +198,17 @@ impl DecoderConfig for PerConceptMlp {
             )),
             None => None,
         };
+        let support = match (self.support, self.combine) {
+            (false, _) => None,
+            (true, Combine::Layers) => Some(ctx.params.get(
+                &[n, 1, pixels(&ctx.spec.obs_shape)?],
+                "support",
+                Init::Const((SUPPORT_START / SUPPORT_GAIN) as f32),
+            )?),
+            (true, _) => return Err(Error::msg(
+                "PerConceptMlp: `support: true` gates layer opacities and needs `combine: Layers`",
+            )),
+        };
         let (in_dim, reading) = match &self.input {
             BlockInput::Block => (k, Reading::Block),
             BlockInput::Mean => (1, Reading::Mean),
@@ -192,6 +221,7 @@ impl DecoderConfig for PerConceptMlp {
             nets: ParallelMlp::new(&ctx.params, n, in_dim, &self.hidden, out, self.activation)?,
             reading,
             background,
+            support,
             n,
             combine: self.combine,
             obs_shape: ctx.spec.obs_shape.clone(),
@@ -241,11 +271,21 @@ fn background_slot(kind: Background, param: &Tensor, p: usize) -> Result<Tensor>
 }
 
 /// `[n, B, C·P + P]` per-concept outputs layered front to back (index order) over the `[1, 1, C·P + P]`
-/// background → the `[B, C·P]` image and each decoder's claim per sample `[n, B]`, Σ_p σ(m_i,p) (opacities).
-fn compose_layers(outs: &Tensor, background: &Tensor, p: usize) -> Result<(Tensor, Tensor)> {
+/// background → the `[B, C·P]` image and each decoder's claim per sample `[n, B]`, Σ_p of its opacities
+/// σ(m_i,p), times the `[n, 1, P]` support probabilities when given.
+fn compose_layers(
+    outs: &Tensor,
+    background: &Tensor,
+    p: usize,
+    support: Option<&Tensor>,
+) -> Result<(Tensor, Tensor)> {
     let (n, b, len) = outs.dims3()?;
     let c = (len - p) / p;
     let alphas = candle_nn::ops::sigmoid(&outs.narrow(2, c * p, p)?)?;
+    let alphas = match support {
+        Some(s) => alphas.broadcast_mul(s)?,
+        None => alphas,
+    };
     let mut seen = Tensor::ones((b, p), outs.dtype(), outs.device())?;
     let mut image: Option<Tensor> = None;
     for i in 0..n {
@@ -284,8 +324,13 @@ fn mask_claims(outs: &Tensor, background: &Tensor, p: usize) -> Result<Tensor> {
 }
 
 impl PerConceptMlpModel {
-    /// The image parameters and, with a background slot and `with_claims`, the per-sample mask claims.
-    fn decode_parts(&self, z: &Tensor, with_claims: bool) -> Result<(Tensor, Option<Tensor>)> {
+    /// The image parameters; with `extras`, also the per-sample mask claims (with a background slot) and the
+    /// support areas (with `support`).
+    fn decode_parts(
+        &self,
+        z: &Tensor,
+        mut extras: Option<&mut BTreeMap<String, Tensor>>,
+    ) -> Result<Tensor> {
         let (b, d) = z.dims2()?;
         let blocks = z.reshape((b, self.n, d / self.n))?;
         let inputs = match &self.reading {
@@ -305,38 +350,45 @@ impl PerConceptMlpModel {
             (Combine::Masks, Some(bg)) => {
                 let p = pixels(&self.obs_shape)?;
                 let slots = Tensor::cat(&[&outs, &bg.broadcast_as((1, b, outs.dim(2)?))?], 0)?;
-                let claims = match with_claims {
-                    true => Some(mask_claims(&outs, &bg, p)?),
-                    false => None,
+                let claims = match extras {
+                    Some(_) => Some(mask_claims(&outs, &bg, p)?),
+                    None => None,
                 };
                 (compose_masks(&slots, p)?, claims)
             }
             (Combine::Layers, None) => unreachable!("built with a background"),
             (Combine::Layers, Some(bg)) => {
-                let (out, claims) = compose_layers(&outs, &bg, pixels(&self.obs_shape)?)?;
-                (out, with_claims.then_some(claims))
+                let support = match &self.support {
+                    Some(theta) => Some(candle_nn::ops::sigmoid(&(theta * SUPPORT_GAIN)?)?),
+                    None => None,
+                };
+                if let (Some(e), Some(s)) = (extras.as_deref_mut(), &support) {
+                    e.insert(SUPPORT_AREA.into(), s.sum(2)?);
+                }
+                let (out, claims) =
+                    compose_layers(&outs, &bg, pixels(&self.obs_shape)?, support.as_ref())?;
+                (out, Some(claims))
             }
         };
+        if let (Some(e), Some(c)) = (extras, claims) {
+            e.insert(MASK_CLAIMS.into(), c);
+        }
         let mut shape = vec![b];
         shape.extend_from_slice(&self.obs_shape);
-        Ok((out.reshape(shape)?, claims))
+        Ok(out.reshape(shape)?)
     }
 }
 
 impl Decoder for PerConceptMlpModel {
     fn decode(&self, z: &Tensor) -> Result<Tensor> {
-        Ok(self.decode_parts(z, false)?.0)
+        self.decode_parts(z, None)
     }
     fn decode_recording(
         &self,
         z: &Tensor,
         extras: &mut BTreeMap<String, Tensor>,
     ) -> Result<Tensor> {
-        let (out, claims) = self.decode_parts(z, true)?;
-        if let Some(c) = claims {
-            extras.insert(MASK_CLAIMS.into(), c);
-        }
-        Ok(out)
+        self.decode_parts(z, Some(extras))
     }
     fn nll(&self, x: &Tensor, params: &Tensor) -> Result<Tensor> {
         self.likelihood.nll(x, params)
@@ -443,6 +495,7 @@ mod tests {
             combine,
             background,
             input,
+            support: false,
         }
         .build(&ctx)
     }
@@ -511,7 +564,7 @@ mod tests {
         )
         .unwrap();
         let bg = Tensor::new(&[[[-4f32, -6.0, 0.0, 0.0]]], &Device::Cpu).unwrap();
-        let (image, claims) = compose_layers(&outs, &bg, 2).unwrap();
+        let (image, claims) = compose_layers(&outs, &bg, 2, None).unwrap();
         let got = values(image);
         assert!(
             (got[0] - 1.0).abs() < 1e-4 && (got[1] - 7.0).abs() < 1e-4,
@@ -528,7 +581,7 @@ mod tests {
             &Device::Cpu,
         )
         .unwrap();
-        let got = values(compose_layers(&clear, &bg, 2).unwrap().0);
+        let got = values(compose_layers(&clear, &bg, 2, None).unwrap().0);
         // Pixel 1: ½·5 + ¼·7 + ¼·(−6).
         assert!(
             (got[0] + 4.0).abs() < 1e-4 && (got[1] - 2.75).abs() < 1e-4,
@@ -547,6 +600,30 @@ mod tests {
             &[3, 1, 2, 2]
         );
         assert_eq!(extras[MASK_CLAIMS].dims(), &[2, 3]);
+    }
+
+    #[test]
+    fn a_closed_support_keeps_a_concept_off_its_pixels_whatever_its_mask() {
+        // Both concepts opaque everywhere; concept 0's support is closed on pixel 0, so concept 1 shows there.
+        let outs = Tensor::new(
+            &[[[1f32, 5.0, 30.0, 30.0]], [[3.0, 7.0, 30.0, 30.0]]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let bg = Tensor::new(&[[[-4f32, -6.0, 0.0, 0.0]]], &Device::Cpu).unwrap();
+        let support = Tensor::new(&[[[0f32, 1.0]], [[1.0, 1.0]]], &Device::Cpu).unwrap();
+        let (image, claims) = compose_layers(&outs, &bg, 2, Some(&support)).unwrap();
+        let got = values(image);
+        assert!(
+            (got[0] - 3.0).abs() < 1e-4 && (got[1] - 5.0).abs() < 1e-4,
+            "{got:?}"
+        );
+        // Concept 0 claims pixel 1 only; concept 1 draws pixel 0 and is hidden behind concept 0 on pixel 1.
+        let c = values(claims);
+        assert!(
+            (c[0] - 1.0).abs() < 1e-4 && (c[1] - 2.0).abs() < 1e-4,
+            "{c:?}"
+        );
     }
 
     #[test]

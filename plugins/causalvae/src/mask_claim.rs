@@ -46,23 +46,31 @@ impl MaskClaim {
                  background: Colour` (no extras `{MASK_CLAIMS}`)"
             ))
         })?;
-        let n = claims.dim(0)?;
-        let per_sample = match self.concepts.len() {
-            0 => claims.sum(0)?,
-            len if len == n => {
-                let f: Vec<f32> = self.concepts.iter().map(|&c| c as f32).collect();
-                let f = Tensor::from_vec(f, (n, 1), claims.device())?;
-                claims.broadcast_mul(&f)?.sum(0)?
-            }
-            len => {
-                return Err(Error::Shape {
-                    context: "MaskClaim concepts".into(),
-                    expected: format!("one factor per concept decoder ({n})"),
-                    got: len.to_string(),
-                })
-            }
-        };
+        let per_sample = weighted_concept_sum(claims, &self.concepts, "MaskClaim concepts")?;
         Ok((per_sample.mean_all()? * self.weight)?)
+    }
+}
+
+/// Σ_i f_i · values_i over the concepts of `[n, X]` per-concept values → `[X]`, with `factors` f (empty: every
+/// factor 1).
+pub(crate) fn weighted_concept_sum(
+    values: &Tensor,
+    factors: &[f64],
+    context: &str,
+) -> Result<Tensor> {
+    let n = values.dim(0)?;
+    match factors.len() {
+        0 => Ok(values.sum(0)?),
+        len if len == n => {
+            let f: Vec<f32> = factors.iter().map(|&c| c as f32).collect();
+            let f = Tensor::from_vec(f, (n, 1), values.device())?;
+            Ok(values.broadcast_mul(&f)?.sum(0)?)
+        }
+        len => Err(Error::Shape {
+            context: context.into(),
+            expected: format!("one factor per concept decoder ({n})"),
+            got: len.to_string(),
+        }),
     }
 }
 
