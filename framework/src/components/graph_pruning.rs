@@ -1,9 +1,18 @@
-//! `graph_pruned` = `weight` · Σ |A_ij| over the edges that were weaker than `threshold` at step `at_step`:
-//! two-phase structure learning. Until `at_step` the graph forms under the other terms; then every edge still
-//! below the threshold is held at zero for the rest of training, so a proxy edge that a mechanism would only
-//! pick up late (one effect fitted through another effect) cannot grow, while the edges kept train freely.
+//! `graph_pruned` = `weight` · Σ |A_ij| over the pruned edges: two-phase structure learning. Until the pruning
+//! decision the graph forms under the other terms; then every pruned edge is held at zero for the rest of
+//! training, so a proxy edge that a mechanism would only pick up late (one effect fitted through another
+//! effect) cannot grow, while the edges kept train freely.
 //!
-//! The pruned set is taken at the first step ≥ `at_step` this process trains. A run resumed after `at_step`
+//! Two rules decide which edges are pruned:
+//! - global (default): at step `at_step`, every edge with |A_ij| below `threshold`;
+//! - per child (`relative: Some(r)`): from `at_step` on, each child j (column j of A, edges i → j) is decided
+//!   at the first step its strongest incoming edge reaches `threshold`, which marks its mechanism as formed:
+//!   its incoming edges weaker than r × that strongest edge are pruned. Mechanisms form at different times (on
+//!   the pendulum the shadow position's by step 500, the shadow length's between steps 1,800 and 2,700
+//!   depending on the seed), so no single step suits them all. Children still undecided at `decide_by` (if
+//!   given) are decided by the global rule then.
+//!
+//! A decision is taken at the first step this process trains that meets it. A run resumed after a decision
 //! takes it again from the checkpoint's graph, where the pruned edges are (near) zero and the kept ones are
 //! not, so it finds the same set.
 
@@ -13,17 +22,24 @@ use crate::data::Batch;
 use crate::error::{Error, Result};
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GraphPruning {
-    /// The step at which the pruned set is taken.
+    /// The first step at which edges may be pruned.
     pub at_step: usize,
-    /// Edges with |A_ij| below this at `at_step` are pruned.
+    /// Global rule: edges with |A_ij| below this at `at_step` are pruned. Per-child rule: the strength at which
+    /// a child's strongest incoming edge marks its mechanism as formed.
     pub threshold: f64,
     /// L1 weight on the pruned edges afterwards (large: it must beat every term that would regrow them).
     pub weight: f64,
+    /// Per-child rule: prune a formed child's incoming edges weaker than this fraction of its strongest one.
+    #[serde(default)]
+    pub relative: Option<f64>,
+    /// Per-child rule: the step at which children not yet formed are decided by the global rule.
+    #[serde(default)]
+    pub decide_by: Option<usize>,
 }
 
 #[typetag::serde(name = "GraphPruning")]
@@ -31,38 +47,85 @@ impl ObjectiveConfig for GraphPruning {
     fn build(&self, _ctx: &BuildContext) -> Result<Box<dyn Objective>> {
         Error::check_non_negative("GraphPruning threshold", self.threshold)?;
         Error::check_non_negative("GraphPruning weight", self.weight)?;
+        if let Some(r) = self.relative {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(Error::msg(format!(
+                    "GraphPruning relative must be in [0, 1] (a fraction of a child's strongest edge), got {r}"
+                )));
+            }
+        }
         Ok(Box::new(GraphPruningModel {
             cfg: self.clone(),
-            pruned: OnceLock::new(),
+            state: Mutex::new(None),
         }))
     }
 }
 crate::register_component!(
     Objective,
     "GraphPruning",
-    "graph_pruned: from at_step on, weight · Σ|A_ij| over the edges below threshold at at_step (two-phase)"
+    "graph_pruned: weight · Σ|A_ij| over the edges pruned once the graph formed (two-phase; global or per child)"
 );
+
+/// Which edges are pruned, and which children are decided.
+struct Pruned {
+    /// `[n·n]` row-major: 1 where edge i → j is pruned.
+    mask: Vec<f32>,
+    decided: Vec<bool>,
+    /// `mask` as a tensor on A's device, rebuilt when a decision changes it.
+    tensor: Tensor,
+}
 
 struct GraphPruningModel {
     cfg: GraphPruning,
-    /// 1 where an edge is pruned, 0 elsewhere; set at the first step ≥ `at_step`.
-    pruned: OnceLock<Tensor>,
+    state: Mutex<Option<Pruned>>,
 }
 
 impl GraphPruningModel {
+    /// Decides the children that are due at `step`, given |A| row-major `[n·n]`; true when any was decided.
+    fn decide(&self, abs: &[f32], n: usize, step: usize, pruned: &mut Pruned) -> bool {
+        let global = match self.cfg.relative {
+            None => true,
+            Some(_) => self.cfg.decide_by.is_some_and(|d| step >= d),
+        };
+        let mut changed = false;
+        for j in 0..n {
+            if pruned.decided[j] {
+                continue;
+            }
+            let strongest = (0..n).map(|i| abs[i * n + j]).fold(0f32, f32::max);
+            let cut = match (global, self.cfg.relative) {
+                (true, _) => self.cfg.threshold as f32,
+                (false, Some(r)) if strongest >= self.cfg.threshold as f32 => r as f32 * strongest,
+                (false, _) => continue,
+            };
+            for i in 0..n {
+                pruned.mask[i * n + j] = f32::from(abs[i * n + j] < cut);
+            }
+            pruned.decided[j] = true;
+            changed = true;
+        }
+        changed
+    }
+
     fn penalty(&self, a: &Tensor, step: usize) -> Result<Tensor> {
         let abs = a.abs()?;
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if step < self.cfg.at_step {
             return Ok((abs.sum_all()? * 0.0)?);
         }
-        let pruned = match self.pruned.get() {
-            Some(p) => p,
-            None => {
-                let p = abs.detach().lt(self.cfg.threshold)?.to_dtype(abs.dtype())?;
-                self.pruned.get_or_init(|| p)
+        let n = a.dim(0)?;
+        let pruned = state.get_or_insert_with(|| Pruned {
+            mask: vec![0.0; n * n],
+            decided: vec![false; n],
+            tensor: abs.zeros_like().expect("a zero tensor like A"),
+        });
+        if pruned.decided.iter().any(|d| !d) {
+            let host: Vec<f32> = abs.detach().flatten_all()?.to_vec1()?;
+            if self.decide(&host, n, step, pruned) {
+                pruned.tensor = Tensor::from_vec(pruned.mask.clone(), (n, n), a.device())?;
             }
-        };
-        Ok(((abs * pruned)?.sum_all()? * self.cfg.weight)?)
+        }
+        Ok(((abs * &pruned.tensor)?.sum_all()? * self.cfg.weight)?)
     }
 }
 
@@ -84,13 +147,19 @@ mod tests {
     use candle_core::{Device, Var};
 
     fn model() -> GraphPruningModel {
+        model_with(None, None)
+    }
+
+    fn model_with(relative: Option<f64>, decide_by: Option<usize>) -> GraphPruningModel {
         GraphPruningModel {
             cfg: GraphPruning {
                 at_step: 10,
                 threshold: 0.1,
                 weight: 2.0,
+                relative,
+                decide_by,
             },
-            pruned: OnceLock::new(),
+            state: Mutex::new(None),
         }
     }
 
@@ -124,6 +193,50 @@ mod tests {
     }
 
     #[test]
+    fn each_child_is_decided_when_its_mechanism_forms() {
+        let m = model_with(Some(0.5), None);
+        // Columns are children. Child 1 formed (0.4 into it, 0.15 and 0.05 weaker); child 2 not yet (0.08 at most).
+        let a = Var::from_vec(
+            vec![0.0f32, 0.4, 0.08, 0.0, 0.0, 0.05, 0.0, 0.15, 0.0],
+            (3, 3),
+            &Device::Cpu,
+        )
+        .unwrap();
+        // Child 1: edges below 0.5 · 0.4 pruned (0.15 and its zero diagonal). Child 0 and child 2 wait.
+        let (_, g) = grad(&m, &a, 10);
+        assert_eq!(g, vec![0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 2.0, 0.0]);
+        // Child 2 forms later with both parents (0.3 and 0.2 ≥ 0.5 · 0.3): only its diagonal is pruned, and the
+        // edge 2 → 1, pruned before, stays pruned though it grew.
+        a.set(
+            &Tensor::new(
+                &[[0.0f32, 0.4, 0.3], [0.0, 0.0, 0.2], [0.0, 0.15, 0.0]],
+                &Device::Cpu,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let (_, g) = grad(&m, &a, 40);
+        assert_eq!(g, vec![0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 2.0, 2.0]);
+        // A deadline decides the children still waiting by the global rule: child 0's weak edge is pruned.
+        let m = model_with(Some(0.5), Some(20));
+        a.set(
+            &Tensor::new(
+                &[[0.0f32, 0.4, 0.0], [0.05, 0.0, 0.0], [0.0, 0.0, 0.0]],
+                &Device::Cpu,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let (_, g) = grad(&m, &a, 10);
+        assert_eq!(
+            g[3], 0.0,
+            "child 0 is not decided before the deadline: {g:?}"
+        );
+        let (_, g) = grad(&m, &a, 20);
+        assert_eq!(g[3], 2.0, "{g:?}");
+    }
+
+    #[test]
     fn a_negative_threshold_or_weight_is_rejected() {
         let spec = crate::data::DataSpec::default();
         let ctx = BuildContext {
@@ -135,10 +248,22 @@ mod tests {
             at_step: 0,
             threshold: 0.1,
             weight: -1.0,
+            relative: None,
+            decide_by: None,
         };
         let err = cfg.build(&ctx).err().unwrap();
         assert!(
             err.to_string().contains("weight must be finite and ≥ 0"),
+            "{err}"
+        );
+        let cfg = GraphPruning {
+            weight: 1.0,
+            relative: Some(1.5),
+            ..cfg
+        };
+        let err = cfg.build(&ctx).err().unwrap();
+        assert!(
+            err.to_string().contains("relative must be in [0, 1]"),
             "{err}"
         );
     }
