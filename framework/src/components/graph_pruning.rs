@@ -114,11 +114,16 @@ impl GraphPruningModel {
             return Ok((abs.sum_all()? * 0.0)?);
         }
         let n = a.dim(0)?;
-        let pruned = state.get_or_insert_with(|| Pruned {
-            mask: vec![0.0; n * n],
-            decided: vec![false; n],
-            tensor: abs.zeros_like().expect("a zero tensor like A"),
-        });
+        if state.is_none() {
+            *state = Some(Pruned {
+                mask: vec![0.0; n * n],
+                decided: vec![false; n],
+                tensor: abs.zeros_like()?,
+            });
+        }
+        let pruned = state
+            .as_mut()
+            .ok_or_else(|| Error::msg("GraphPruning: pruning state missing"))?;
         if pruned.decided.iter().any(|d| !d) {
             let host: Vec<f32> = abs.detach().flatten_all()?.to_vec1()?;
             if self.decide(&host, n, step, pruned) {

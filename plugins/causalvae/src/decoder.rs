@@ -1,6 +1,7 @@
 //! CausalVAE's `Decoder_DAG.decode_sep`: one MLP per concept block (k → 300 → 300 → 1024 → obs), outputs
 //! averaged, as one batched matmul per layer; or composed through per-pixel masks (`combine: Masks`, a softmax
-//! over decoders) or opacities (`combine: Layers`, front to back), with an optional learned background slot.
+//! over decoders) or opacities (`combine: Layers`, front to back), with an optional learned background slot and,
+//! for layers, optional learned supports (where each concept may draw at all).
 //! Each decoder reads its whole block (the code), its block mean, or the block means of listed concepts.
 
 use candle_core::Tensor;
