@@ -479,6 +479,16 @@ mod tests {
         background: Background,
         input: BlockInput,
     ) -> Result<Box<dyn Decoder>> {
+        build_with(combine, background, input, false)
+    }
+
+    /// Two concepts over one channel of 2×2 pixels, latent blocks of 2.
+    fn build_with(
+        combine: Combine,
+        background: Background,
+        input: BlockInput,
+        support: bool,
+    ) -> Result<Box<dyn Decoder>> {
         let spec = carve::data::DataSpec {
             obs_shape: vec![1, 2, 2],
             ..Default::default()
@@ -496,9 +506,37 @@ mod tests {
             combine,
             background,
             input,
-            support: false,
+            support,
         }
         .build(&ctx)
+    }
+
+    #[test]
+    fn a_layered_decoder_with_supports_records_their_area_and_starts_open() {
+        let build =
+            |support, combine| build_with(combine, Background::Colour, BlockInput::Mean, support);
+        let z = Tensor::zeros((3, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let mut extras = BTreeMap::new();
+        let out = build(true, Combine::Layers)
+            .unwrap()
+            .decode_recording(&z, &mut extras)
+            .unwrap();
+        assert_eq!(out.dims(), &[3, 1, 2, 2]);
+        let area = values(extras[SUPPORT_AREA].clone());
+        // Every support starts at σ(3) ≈ 0.953 on each of the 4 pixels.
+        assert_eq!(area.len(), 2);
+        for a in area {
+            assert!((a - 4.0 * 0.952_574).abs() < 1e-4, "{a}");
+        }
+        // Without supports nothing is recorded, and supports need layers.
+        let mut extras = BTreeMap::new();
+        build(false, Combine::Layers)
+            .unwrap()
+            .decode_recording(&z, &mut extras)
+            .unwrap();
+        assert!(!extras.contains_key(SUPPORT_AREA));
+        let err = build(true, Combine::Masks).err().unwrap().to_string();
+        assert!(err.contains("needs `combine: Layers`"), "{err}");
     }
 
     #[test]

@@ -89,23 +89,25 @@ impl Objective for MaskClaim {
     }
 }
 
+/// Forward outputs that hold only `extras` (2×2 zeros elsewhere), for testing objectives that read them.
+#[cfg(test)]
+pub(crate) fn outputs_with(extras: std::collections::BTreeMap<String, Tensor>) -> ForwardOutputs {
+    let t = Tensor::zeros((2, 2), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+    ForwardOutputs {
+        posterior: carve::dist::DiagGaussian::new(t.clone(), t.clone()).unwrap(),
+        eps: t.clone(),
+        z: t.clone(),
+        decoded: t,
+        extras,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::outputs_with as fwd;
     use super::*;
     use candle_core::Device;
-    use carve::dist::DiagGaussian;
     use std::collections::BTreeMap;
-
-    fn fwd(extras: BTreeMap<String, Tensor>) -> ForwardOutputs {
-        let t = Tensor::zeros((2, 2), candle_core::DType::F32, &Device::Cpu).unwrap();
-        ForwardOutputs {
-            posterior: DiagGaussian::new(t.clone(), t.clone()).unwrap(),
-            eps: t.clone(),
-            z: t.clone(),
-            decoded: t,
-            extras,
-        }
-    }
 
     #[test]
     fn the_price_is_the_weighted_batch_mean_of_the_claims() {

@@ -70,23 +70,9 @@ impl Objective for SupportArea {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decoder::{Background, BlockInput, Combine, PerConceptMlp};
+    use crate::mask_claim::outputs_with as fwd;
     use candle_core::Device;
-    use carve::components::DecoderConfig;
-    use carve::dist::{DiagGaussian, Likelihood};
-    use carve::nn::Activation;
     use std::collections::BTreeMap;
-
-    fn fwd(extras: BTreeMap<String, Tensor>) -> ForwardOutputs {
-        let t = Tensor::zeros((2, 2), candle_core::DType::F32, &Device::Cpu).unwrap();
-        ForwardOutputs {
-            posterior: DiagGaussian::new(t.clone(), t.clone()).unwrap(),
-            eps: t.clone(),
-            z: t.clone(),
-            decoded: t,
-            extras,
-        }
-    }
 
     #[test]
     fn the_price_is_the_weighted_support_area() {
@@ -113,59 +99,5 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("support: true"), "{err}");
-    }
-
-    /// A layered decoder with supports: 2 concepts over 1 channel of 2×2 pixels.
-    fn decoder(support: bool, combine: Combine) -> Result<Box<dyn carve::components::Decoder>> {
-        let spec = carve::data::DataSpec {
-            obs_shape: vec![1, 2, 2],
-            ..Default::default()
-        };
-        let ctx = BuildContext {
-            params: carve::nn::Params::new(candle_nn::VarMap::new(), Device::Cpu, 0),
-            spec: &spec,
-            latent_dim: 4,
-        };
-        PerConceptMlp {
-            concepts: 2,
-            hidden: vec![3],
-            activation: Activation::Tanh,
-            likelihood: Likelihood::default(),
-            combine,
-            background: Background::Colour,
-            input: BlockInput::Mean,
-            support,
-        }
-        .build(&ctx)
-    }
-
-    #[test]
-    fn a_layered_decoder_with_supports_records_their_area_and_starts_open() {
-        let z = Tensor::zeros((3, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
-        let mut extras = BTreeMap::new();
-        let out = decoder(true, Combine::Layers)
-            .unwrap()
-            .decode_recording(&z, &mut extras)
-            .unwrap();
-        assert_eq!(out.dims(), &[3, 1, 2, 2]);
-        let area: Vec<f32> = extras[SUPPORT_AREA]
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        // Every support starts at σ(3) ≈ 0.953 on each of the 4 pixels.
-        assert_eq!(area.len(), 2);
-        for a in area {
-            assert!((a - 4.0 * 0.952_574).abs() < 1e-4, "{a}");
-        }
-        // Without supports nothing is recorded, and supports need layers.
-        let mut extras = BTreeMap::new();
-        decoder(false, Combine::Layers)
-            .unwrap()
-            .decode_recording(&z, &mut extras)
-            .unwrap();
-        assert!(!extras.contains_key(SUPPORT_AREA));
-        let err = decoder(true, Combine::Masks).err().unwrap().to_string();
-        assert!(err.contains("needs `combine: Layers`"), "{err}");
     }
 }
