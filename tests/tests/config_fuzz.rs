@@ -2,7 +2,7 @@
 //! or an error, never a panic.
 //!
 //! Inputs are the shipped configs with random edits (characters and RON tokens inserted, replaced and
-//! deleted, the text cut short), random byte strings, and random `--set` assignments built from the configs'
+//! deleted, the text cut short), random text, and random `--set` assignments built from the configs'
 //! own field paths. Cases per property: `PROPTEST_CASES`, default 20,000 (see [`config`]); a longer campaign
 //! is `PROPTEST_CASES=1000000 cargo test --release -p carve-tests --test config_fuzz`.
 
