@@ -3,8 +3,8 @@
 //! CI runs a short version: a few hundred steps of the shipped config align the supervised latents with
 //! their factors (aligned MCC far above the untrained model's), the SCM prior learns weights on the known
 //! graph's edges and nowhere else, the independent-prior ablation has no graph to propagate through, and every
-//! metric (intervention accuracy included) is finite. The reproduction of the issue's targets is ignored by
-//! default:
+//! metric (intervention accuracy included) is finite. The reproduction against its targets
+//! (docs/results/dear.md) is ignored by default:
 //!
 //! ```text
 //! cargo test --release -p carve-tests --test dear -- --ignored --nocapture
@@ -84,8 +84,8 @@ fn short_run_aligns_latents_and_learns_weights_on_the_known_graph() {
     assert!(indep.iter().flatten().all(|&w| w == 0.0), "{indep:?}");
 }
 
-/// The issue's targets from the shipped configs, full length. Fails today, and the accuracy target cannot be met
-/// by DEAR's prior class on this pendulum: `pendulum_additive_scm.rs` puts that class's ceiling at about 0.70.
+/// The reproduction targets (docs/results/dear.md) from the shipped configs, full length. It fails: the
+/// accuracy target cannot be met by DEAR's prior class on this pendulum: `pendulum_additive_scm.rs` puts that class's ceiling at about 0.70.
 #[test]
 #[ignore = "full reproduction: two runs of ~5 min each on 2 cores"]
 fn full_runs_reach_the_targets_and_the_ablation_falls_short() {

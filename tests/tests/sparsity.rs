@@ -1,10 +1,10 @@
-//! The mechanism-sparsity VAE on the synthetic benchmarks of methods.md §8.4, scored against the true
+//! The mechanism-sparsity VAE on the synthetic benchmarks of docs/methods/sparsity.md, scored against the true
 //! latents and graphs.
 //!
 //! CI runs a short version on a small dataset: the constraint drives the expected edge count down to its
 //! bound, the learned graph is far closer to the truth than the unregularised all-ones graph, MCC rises
-//! above the unregularised run's, and every metric is finite. The reproduction of the issue's targets (four CPU-budget configs, ~10 minutes each on
-//! 2 cores) is ignored by default:
+//! above the unregularised run's, and every metric is finite. The reproduction against the targets in
+//! docs/results/sparsity.md (four CPU-budget configs, ~10 minutes each on 2 cores) is ignored by default:
 //!
 //! ```text
 //! cargo test --release -p carve-tests --test sparsity -- --ignored --nocapture
@@ -103,7 +103,7 @@ fn short_constrained_run_finds_a_sparse_graph() {
     );
 }
 
-/// One CPU-budget config: its MCC and SHD against the targets of the issue.
+/// One CPU-budget config: its MCC and SHD against its reproduction targets (docs/results/sparsity.md).
 fn reproduce(name: &str) -> (f64, f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let run = train_into(&config(name), &[], dir.path()).unwrap();
@@ -133,8 +133,8 @@ fn cpu_budget_configs_reach_the_targets() {
         mcc >= 0.95 && shd <= 2.0,
         "action non-trivial: MCC {mcc}, SHD {shd}"
     );
-    // The issue's "clearly lower" target; currently fails here: the unregularised run reaches MCC 0.956
-    // (reference 0.758) while its graph is the all-ones one (README, mechanism sparsity).
+    // The "clearly lower" target fails here: the unregularised run reaches MCC 0.956
+    // (reference 0.758) while its graph is the all-ones one (docs/results/sparsity.md).
     let (mcc_unreg, _, _) = reproduce("action_nontrivial_unreg.ron");
     assert!(
         mcc_unreg < mcc - 0.1,
