@@ -114,14 +114,18 @@ fn full_run_reaches_the_targets() {
 #[test]
 #[ignore = "full run: ~25 min on 2 cores"]
 fn layered_run_reaches_the_targets() {
-    reaches_the_targets(carve_tests::configs_dir().join("causalvae/pendulum_layered.ron"));
+    reaches_the_targets(
+        carve_tests::configs_dir().join("causalvae/ablations/wide_decoders_global_pruning.ron"),
+    );
 }
 
 /// The do() consistency term trains inside a layered CausalVAE (the wide-decoder ablation): it appears in the
-/// log from its first step with a finite, positive value (an untrained decoder cannot draw what do() asks for), and not before.
+/// log from its first step with a finite, positive value (an untrained decoder cannot draw what do() asks for),
+/// and not before.
 #[test]
 fn the_do_consistency_term_trains_in_a_layered_model() {
-    let shipped = carve_tests::configs_dir().join("causalvae/pendulum_layered.ron");
+    let shipped =
+        carve_tests::configs_dir().join("causalvae/ablations/wide_decoders_global_pruning.ron");
     let text = std::fs::read_to_string(&shipped).unwrap();
     let pruning = r#"{"GraphPruning": (at_step: 2000, threshold: 0.1, weight: 100.0)},"#;
     assert!(
