@@ -1,5 +1,5 @@
 //! Every registered code/factor metric on 10,000 × 10 codes against 10 continuous factors (a noisy linear mixture),
-//! as `carve eval` runs them. The budget: under 5 s each on 2 cores, except tree-based DCI (reported).
+//! as `carve eval` runs them. The budget: under 5 s each on 2 cores, except tree-based DCI (reported).
 
 use carve::metrics::{self, EvalInputs};
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -3,8 +3,8 @@
 //! CI runs a short version: a few hundred steps of the shipped config align the supervised latents with
 //! their factors (aligned MCC far above the untrained model's), the SCM prior learns weights on the known
 //! graph's edges and nowhere else, the independent-prior ablation has no graph to propagate through, and every
-//! metric (intervention accuracy included) is finite. The reproduction of the issue's targets is ignored by
-//! default:
+//! metric (intervention accuracy included) is finite. The reproduction against its targets
+//! (docs/results/dear.md) is ignored by default:
 //!
 //! ```text
 //! cargo test --release -p carve-tests --test dear -- --ignored --nocapture
@@ -50,7 +50,7 @@ fn short_run_aligns_latents_and_learns_weights_on_the_known_graph() {
     };
     let untrained = summary(&run("pendulum.ron", 1, "untrained"));
     let scm_run = run("pendulum.ron", 200, "scm");
-    let indep_run = run("pendulum_indep_prior.ron", 20, "indep");
+    let indep_run = run("ablations/independent_prior.ron", 20, "indep");
     let trained = summary(&scm_run);
     eprintln!("untrained: {untrained}\ntrained: {trained}");
     for s in [&trained, &summary(&indep_run)] {
@@ -84,8 +84,8 @@ fn short_run_aligns_latents_and_learns_weights_on_the_known_graph() {
     assert!(indep.iter().flatten().all(|&w| w == 0.0), "{indep:?}");
 }
 
-/// The issue's targets from the shipped configs, full length. Fails today, and the accuracy target cannot be met
-/// by DEAR's prior class on this pendulum: `pendulum_additive_scm.rs` puts that class's ceiling at about 0.70.
+/// The reproduction targets (docs/results/dear.md) from the shipped configs, full length. It fails: the
+/// accuracy target cannot be met by DEAR's prior class on this pendulum: `pendulum_additive_scm.rs` puts that class's ceiling at about 0.70.
 #[test]
 #[ignore = "full reproduction: two runs of ~5 min each on 2 cores"]
 fn full_runs_reach_the_targets_and_the_ablation_falls_short() {
@@ -93,7 +93,7 @@ fn full_runs_reach_the_targets_and_the_ablation_falls_short() {
     let scm = summary(&train_into(&config("pendulum.ron"), &[], &dir.path().join("scm")).unwrap());
     let indep = summary(
         &train_into(
-            &config("pendulum_indep_prior.ron"),
+            &config("ablations/independent_prior.ron"),
             &[],
             &dir.path().join("indep"),
         )
@@ -110,7 +110,7 @@ fn full_runs_reach_the_targets_and_the_ablation_falls_short() {
     assert!(metric(&indep, "intervention_acc") < metric(&scm, "intervention_acc") - 0.1);
 }
 
-/// The full-size architectures (`pendulum64_full.ron`: ResNet encoder, SAGAN generator and discriminator) at
+/// The full-size architectures (`official.ron`: ResNet encoder, SAGAN generator and discriminator) at
 /// tiny widths train with finite losses; batch norm's running statistics move, are checkpointed, and a loaded
 /// model evaluates with them (one image encodes the same alone as in a batch).
 #[test]
@@ -128,7 +128,7 @@ fn tiny_resnet_and_sagan_dear_trains_and_checkpoints_batch_norm_state() {
         "model.discriminator.Sagan.res_blocks=1".into(),
         "eval.metrics=[\"mcc_aligned\"]".into(),
     ]);
-    let run = train_into(&config("pendulum64_full.ron"), &o, dir.path()).unwrap();
+    let run = train_into(&config("official.ron"), &o, dir.path()).unwrap();
     let lines = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 4);
     for line in lines.lines() {

@@ -188,7 +188,7 @@ fn no_additive_scm_reaches_the_intervention_accuracy_targets() {
     // ... while the position, nearly additive in (sin θ, cot φ), is followed exactly with h = identity.
     let (_, pos, _) = additive_scores(&grid, [Output::Identity; 2]);
     assert!(pos > 0.95, "position {pos}");
-    // DEAR's target (issue 6) is 0.8; the best additive model gets about 0.70. (CausalVAE's mechanisms g_j take
+    // DEAR's reproduction target is 0.8; the best additive model gets about 0.70. (CausalVAE's mechanisms g_j take
     // all parents at once, so this ceiling does not bind it.)
     assert!(best < 0.8, "best additive SCM {best}");
     assert!(best > 0.6, "best additive SCM {best}");

@@ -102,7 +102,8 @@ mod tests {
 }
 
 /// A bipartite graph of latent mechanisms: `adj[i][j] = true` when parent `j` enters the mechanism of latent
-/// `i` (methods.md §8.1: G^z_ij = 1 iff z_j^{t−1} → z_i^t; G^a_ij = 1 iff a_j → z_i). Rows are latents; columns
+/// `i` (docs/methods/sparsity.md, "Generative model": G^z_ij = 1 iff z_j^{t−1} → z_i^t; G^a_ij = 1 iff
+/// a_j → z_i). Rows are latents; columns
 /// are latents too (`cols_are_latents`, permuted with them when codes are matched to factors) or actions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LatentGraph {

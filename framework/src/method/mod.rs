@@ -114,7 +114,7 @@ pub trait Method: Send {
         Ok(Vec::new())
     }
     /// Log importance weights of `k` posterior draws per row of `x`, `[B, k]`:
-    /// `log p(x, z_j) − log q(z_j | x)` with `z_j ~ q(·|x)` (methods.md §9.7), so that
+    /// `log p(x, z_j) − log q(z_j | x)` with `z_j ~ q(·|x)` (docs/methods/metrics.md, "IW log-likelihood"), so that
     /// `log (1/k) Σ_j exp(w_j)` is the importance-weighted bound on log p(x) and `mean_j w_j` a Monte Carlo ELBO.
     /// `None` (the default) for methods without tractable prior and posterior densities.
     fn log_importance_weights(

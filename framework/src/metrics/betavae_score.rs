@@ -1,5 +1,5 @@
 //! The β-VAE disentanglement score (Higgins et al., ICLR 2017, "β-VAE: Learning basic visual concepts with a
-//! constrained variational framework", §3; methods.md §2.3 and §9.1), computed as disentanglement_lib's
+//! constrained variational framework", §3; docs/methods/metrics.md, "β-VAE score"), computed as disentanglement_lib's
 //! `beta_vae.py` (`compute_beta_vae_sklearn`). One point:
 //!
 //! 1. draw the factor index y uniformly from {0..k−1};

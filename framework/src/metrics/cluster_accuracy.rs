@@ -1,4 +1,5 @@
-//! Cluster accuracy (VaDE, Jiang et al. 2017; methods.md §9.8): the fraction of points whose predicted cluster maps
+//! Cluster accuracy (VaDE, Jiang et al. 2017; docs/methods/metrics.md, "Cluster accuracy"): the fraction of
+//! points whose predicted cluster maps
 //! to their label under the best one-to-one cluster→label map, found by the Hungarian algorithm
 //! (`pathfinding::kuhn_munkres`) on the confusion matrix. The registered metric reads the predicted cluster as the
 //! argmax over code dimensions (cluster responsibilities or logits) and the label from the first label column

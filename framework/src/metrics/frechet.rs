@@ -1,4 +1,5 @@
-//! Fréchet distance between two feature sets (Heusel et al., NeurIPS 2017, FID; methods.md §9.5): with means `m₁, m₂`
+//! Fréchet distance between two feature sets (Heusel et al., NeurIPS 2017, FID; docs/methods/metrics.md,
+//! "Fréchet distance"): with means `m₁, m₂`
 //! and covariances `S₁, S₂` (ddof 1), `d² = ‖m₁ − m₂‖² + tr S₁ + tr S₂ − 2 tr (S₁^{1/2} S₂ S₁^{1/2})^{1/2}`.
 //! The trace of the matrix square root is taken from the eigenvalues of the symmetric matrix
 //! `S₁^{1/2} S₂ S₁^{1/2}` (`nalgebra` symmetric eigendecomposition, negative round-off eigenvalues clipped to 0),

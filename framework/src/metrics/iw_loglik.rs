@@ -1,5 +1,5 @@
 //! Importance-weighted log-likelihood (Burda, Grosse & Salakhutdinov, ICLR 2016, "Importance weighted
-//! autoencoders", eq. 8; the Ladder VAE's test log-likelihood, methods.md §9.7):
+//! autoencoders", eq. 8; the Ladder VAE's test log-likelihood, docs/methods/metrics.md, "IW log-likelihood"):
 //!
 //! `log p(x) ≈ log (1/K) Σ_k p(x, z_k) / q(z_k|x)`, `z_k ~ q(z|x)` i.i.d.
 //!

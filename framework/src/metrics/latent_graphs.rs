@@ -1,5 +1,5 @@
-//! Metrics of learned latent-mechanism graphs (mechanism-sparsity code, `train.py` and `metrics.py`; methods.md
-//! §8.5 and §9.4), registered as:
+//! Metrics of learned latent-mechanism graphs (mechanism-sparsity code, `train.py` and `metrics.py`;
+//! docs/methods/metrics.md, "R and consistent-R" and "SHD"), registered as:
 //!
 //! - `latent_graph_shd`: for every learned graph (`EvalInputs::learned_latent_graphs`, edge probabilities over the
 //!   code dimensions) named like a true one (`EvalInputs::true_latent_graphs`): binarise at `p > 0.5`, permute with

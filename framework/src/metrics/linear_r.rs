@@ -1,5 +1,6 @@
 //! R, the linear identifiability score, and consistent-R (Lachapelle et al., CLeaR 2022, mechanism-sparsity code
-//! `metrics.py`; methods.md §8.5): factors and codes are standardised, each factor `z_i` is regressed on the codes by
+//! `metrics.py`; docs/methods/metrics.md): factors and codes are standardised, each factor `z_i` is regressed on
+//! the codes by
 //! ordinary least squares with an intercept, and `R = mean_i sqrt(R²_i)`. Consistent-R restricts the regressors of
 //! factor `i` to the codes matched (by the MCC assignment) to factors `j` with `C_ij = 1`, `C` the consistency
 //! pattern of the true graph: `C = [1 − G(1 − G)ᵀ]_+ ⊙ [1 − Gᵀ(1 − G)]_+` for a latent graph `G^z`,

@@ -1,4 +1,4 @@
-//! MCC, the mean correlation coefficient (methods.md §9.3; as in the mechanism-sparsity reference code):
+//! MCC, the mean correlation coefficient (docs/methods/metrics.md, "MCC"; as in the mechanism-sparsity reference code):
 //! |corr| between every true factor and every code dimension, a one-to-one assignment maximising the summed
 //! |corr| (Hungarian, `pathfinding::kuhn_munkres`), and the mean over factors. Rectangular d ≠ k is allowed.
 

@@ -1,4 +1,5 @@
-//! Structural Hamming distance between a true and a learned directed graph (methods.md §9.4), two conventions:
+//! Structural Hamming distance between a true and a learned directed graph (docs/methods/metrics.md, "SHD"),
+//! two conventions:
 //!
 //! - **element-wise** (`shd_elementwise`, mechanism-sparsity code, Lachapelle et al. 2022 `metrics.py`): the learned
 //!   graph is aligned to the truth with the MCC assignment (rows and columns for latent→latent graphs, rows only for

@@ -1,5 +1,5 @@
 //! A learned binary edge mask relaxed with the Gumbel-sigmoid (binary concrete) distribution, as in the
-//! mechanism-sparsity code (`gumbel_masks.py`, methods.md §8.2).
+//! mechanism-sparsity code (`gumbel_masks.py`, docs/methods/sparsity.md).
 //!
 //! Each edge (i, j) has a logit α_ij; P(edge) = σ(α_ij). A sample is m = σ((α + L)/τ) with logistic noise
 //! L = ln u − ln(1 − u), u ~ U(0, 1). The noise is drawn on the host with the run's [`Rng`], like every
@@ -91,7 +91,7 @@ impl GumbelMask {
     }
 
     /// One mask sample `[rows, cols]`, differentiable in the logits. The caller draws once per minibatch and
-    /// shares it across examples (methods.md §8.2). Soft values lie in [0, 1] (strictly inside up to f32
+    /// shares it across examples (as the reference code). Soft values lie in [0, 1] (strictly inside up to f32
     /// rounding at large |α|); hard values are exactly 0 or 1.
     pub fn sample(&self, rng: &mut Rng) -> Result<Tensor> {
         let (rows, cols) = self.shape();

@@ -1,4 +1,4 @@
-//! Ways to impose a constraint g(θ) ≤ β on training (methods.md §8.3, §10.2 item 8): a fixed penalty, a
+//! Ways to impose a constraint g(θ) ≤ β on training (docs/methods/sparsity.md, "Objective"): a fixed penalty, a
 //! fixed augmented-Lagrangian term (CausalVAE's 3h + 0.5h²), or a Lagrangian game solved by gradient
 //! descent on the primal loss and projected gradient ascent on the multiplier λ ≥ 0, with optional dual
 //! restarts and a linearly decreasing bound, as the mechanism-sparsity code does with the `cooper` library.

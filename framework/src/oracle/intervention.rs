@@ -1,4 +1,4 @@
-//! Intervention accuracy against the simulator (methods.md §9.6): do(node = v) in the model, decode, read the
+//! Intervention accuracy against the simulator (docs/methods/metrics.md): do(node = v) in the model, decode, read the
 //! factors off the generated image with the [`FactorRegressor`], and compare them with the factors the data's own
 //! SCM gives under the same intervention ([`Dataset::simulate_do`]).
 //!

@@ -1,4 +1,4 @@
-//! Elementwise invertible maps f2 (methods.md §5.1): the nonlinearity DEAR applies after its linear SCM.
+//! Elementwise invertible maps f2 (docs/methods/dear.md): the nonlinearity DEAR applies after its linear SCM.
 //! Every latent dimension has its own parameters; `forward` and `inverse` act on `[B, m]` batches with tensor
 //! ops only (no per-element host loops), so they run on any device and are differentiable.
 

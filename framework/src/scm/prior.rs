@@ -1,4 +1,4 @@
-//! DEAR's SCM prior (methods.md §5.1, §5.5) over k latents of which the first m are causal nodes:
+//! DEAR's SCM prior (docs/methods/dear.md) over k latents of which the first m are causal nodes:
 //! ε ~ N(0, I_k); z_{1:m} = f2((I − Aᵀ)⁻¹ ε_{1:m}); z_{m+1:k} = ε_{m+1:k}. The adjacency A is learned on the
 //! support of a known graph; f2 is an elementwise [`Bijection`].
 

@@ -48,7 +48,7 @@ pub enum Background {
     /// No slot: the concepts' decoders share every pixel.
     #[default]
     None,
-    /// A learned image with a learned mask logit per pixel. Measured on the pendulum (README, session 15): it
+    /// A learned image with a learned mask logit per pixel. Measured on the pendulum (docs/results/causalvae.md): it
     /// absorbs the mean image (a faint fan of pendulums), which the concept decoders then have to claim away.
     Image,
     /// One learned colour and one learned mask logit for every pixel: a plain backdrop, which cannot hold any
@@ -115,7 +115,7 @@ pub enum Combine {
     /// Σ_i σ(m_i) Π_{j<i} (1 − σ(m_j)) · out_i + Π_j (1 − σ(m_j)) · background. List causes before effects:
     /// where a cause's decoder draws its object, no later decoder can paint over it, whatever values do() pairs
     /// them with. With `Masks`, an effect's decoder given a value never seen with the cause's outvotes it (the
-    /// sun dissolves under do(shadow position), README session 15).
+    /// sun dissolves under do(shadow position), docs/results/causalvae.md).
     Layers,
 }
 

@@ -1,4 +1,4 @@
-//! CausalVAE (Yang et al., CVPR 2021), following the computation of the official code (methods.md §4.2):
+//! CausalVAE (Yang et al., CVPR 2021), following the computation of the official code (docs/methods/causalvae.md):
 //! a linear SCM over concept blocks, a mask layer with per-concept nonlinear g_i and a label branch, a
 //! label-conditioned prior, and per-concept decoders whose outputs are averaged. Every part is a registered
 //! component, so other configs may reuse them (e.g. the mask layer with another prior).

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 pub struct MaskClaim {
     /// Nats per fully claimed pixel (the reconstruction is a sum over pixels, so keep this well below one).
     pub weight: f64,
-    /// Per-concept factors on the weight (default: 1 for every concept). Measured on the pendulum (README,
-    /// session 16): a price on the causes' decoders leaves a grainy sun the regressor misreads, so price only the
-    /// effects', e.g. `concepts: [0.0, 0.0, 1.0, 1.0]`.
+    /// Per-concept factors on the weight (default: 1 for every concept). Measured on the pendulum
+    /// (docs/results/causalvae.md): a price on the causes' decoders leaves a grainy sun the regressor misreads,
+    /// so price only the effects', e.g. `concepts: [0.0, 0.0, 1.0, 1.0]`.
     #[serde(default)]
     pub concepts: Vec<f64>,
 }

@@ -1,4 +1,4 @@
-//! CausalVAE's causal layer (official code, methods.md §4.2 steps 2–6):
+//! CausalVAE's causal layer (official code, docs/methods/causalvae.md, steps 2–6):
 //! z = (I − Aᵀ)⁻¹ ε̂ per feature dim (linear SCM over concept blocks); mask layer f_i = g_i((Aᵀz)_i) with one
 //! small MLP per concept; attention noise ẽ = softmax_concepts(σ(z M ε̂ᵀ)) ε̂; z̃ = f + ẽ; in training
 //! z_dag = z̃ + √λ_v·N(0, I). The label branch g_u((Aᵀu)_i) feeds the `label` objective.

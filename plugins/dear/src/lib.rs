@@ -1,4 +1,4 @@
-//! DEAR — Disentangled gEnerative cAusal Representation (Shen et al., JMLR 23(241), 2022), methods.md §5:
+//! DEAR — Disentangled gEnerative cAusal Representation (Shen et al., JMLR 23(241), 2022; docs/methods/dear.md):
 //! a bidirectional GAN (encoder E, generator G, joint discriminator D(x, z)) whose prior is an SCM over the
 //! first m latents, one per labelled factor, with the causal graph known and its weights learned; the
 //! encoder's means of those latents are supervised by the labels. do() on a latent then propagates to its

@@ -1,4 +1,4 @@
-//! DEAR's encoder (methods.md §5.3; the code's `resnet.py` ResNet-50 from scratch with its `fc` head):
+//! DEAR's encoder (docs/methods/dear.md; the code's `resnet.py` ResNet-50 from scratch with its `fc` head):
 //! conv7×7/2 → BN → ReLU → maxpool 3×3/2 → bottleneck stages → global average pool → Linear → BN1d → ReLU
 //! → ResMLPBlock → Linear → (μ, log σ²). Defaults are ResNet-50 (stages [3, 4, 6, 3] of widths 64·2^i, ×4
 //! expansion) with a 1024-wide head; convs have no bias and Kaiming-normal weights (fan-out, as torchvision),

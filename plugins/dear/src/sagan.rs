@@ -1,4 +1,4 @@
-//! DEAR's generator (methods.md §5.3; the code's `sagan.py::Generator` with `dec_dist implicit`):
+//! DEAR's generator (docs/methods/dear.md; the code's `sagan.py::Generator` with `dec_dist implicit`):
 //! SN-Linear k → 16c·4·4, reshape, noise → residual up-blocks (BN-ReLU-upsample-SNconv3×3-noise-BN-ReLU-
 //! SNconv3×3-noise, shortcut upsample-SNconv1×1), self-attention one level below the output resolution →
 //! BN → ReLU → SNconv3×3 → tanh. With c = `conv_dim` = 32 at 64×64: 512 → 512 (8²) → 256 (16²) → 128 (32²),
@@ -42,7 +42,7 @@ fn yes() -> bool {
 }
 
 /// Adds a learned multiple (per channel and pixel, initially 0) of one N(0, 1) map per image. The code's
-/// `NoiseInjection` weight is `[1, C, size, size]`; methods.md's "per-channel" summary leaves out the pixels.
+/// `NoiseInjection` weight is `[1, C, size, size]`, one weight per channel and pixel.
 #[derive(Clone, Debug)]
 struct NoiseInjection(Tensor);
 

@@ -1,4 +1,4 @@
-//! DEAR's full-size joint discriminator (methods.md §5.3; the code's `BigJointDiscriminator`):
+//! DEAR's full-size joint discriminator (docs/methods/dear.md; the code's `BigJointDiscriminator`):
 //! - image branch (`sagan.py::Discriminator`): SNconv1×1 C → c, residual down-blocks c → 2c (↓), self-attention,
 //!   2c → 4c → 8c → 16c (↓ each), 16c → 16c (no ↓), ReLU, global *sum* pool → f_x (16c), SN-Linear → s_x;
 //! - latent branch (`Discriminator_MLP`): SN-Linear k → fc + ReLU, residual SN blocks → f_z, SN-Linear → s_z;

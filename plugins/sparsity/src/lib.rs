@@ -1,5 +1,5 @@
 //! Mechanism-sparsity VAE (Lachapelle et al., CLeaR 2022; JMLR version with constrained optimisation),
-//! methods.md §8: latents whose transition mechanisms depend on few parents — previous latents (G^z) and
+//! docs/methods/sparsity.md: latents whose transition mechanisms depend on few parents — previous latents (G^z) and
 //! actions (G^a) — through Gumbel-sigmoid edge masks, with sparsity imposed by a penalty or by a constraint
 //! Σσ(α) ≤ β_t solved as a Lagrangian game. Sparse mechanisms make the latents identifiable (MCC → 1).
 

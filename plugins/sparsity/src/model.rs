@@ -1,4 +1,4 @@
-//! The mechanism-sparsity VAE (methods.md §8.1–8.3): MLP encoder q(z|x) = N(μ(x), softplus(ρ(x)) + 1e-4),
+//! The mechanism-sparsity VAE (docs/methods/sparsity.md): MLP encoder q(z|x) = N(μ(x), softplus(ρ(x)) + 1e-4),
 //! MLP decoder with one learned observation variance, and the Gumbel-masked transition prior. The ELBO is
 //! normalised per observed dimension, as the code does: (1/(T·d_x)) Σ_t log p(x^t|z^t) − (β/d_x) Σ_i KL_i.
 

@@ -1,5 +1,5 @@
 //! The latent transition model p(z^t | z^{t−1}, a) = Π_i N(z_i^t; μ_i(G^z_i ⊙ z^{t−1}, G^a_i ⊙ a), σ_i²)
-//! (methods.md §8.1): one network per latent with its own weights, all evaluated as one batched matmul per
+//! (docs/methods/sparsity.md): one network per latent with its own weights, all evaluated as one batched matmul per
 //! layer, and learned per-latent variances σ_i² = softplus(ℓ_i) + 1e-6.
 
 use candle_core::Tensor;

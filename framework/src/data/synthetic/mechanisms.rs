@@ -1,4 +1,5 @@
-//! The latent mechanisms of the synthetic datasets (methods.md §8.4; `data/synthetic.py` of the mechanism-sparsity
+//! The latent mechanisms of the synthetic datasets (docs/methods/sparsity.md, "Synthetic benchmarks";
+//! `data/synthetic.py` of the mechanism-sparsity
 //! code): the true graphs and the conditional means of z given its parents.
 //!
 //! With `r_i = (i + 3)/π` and `s_i = i` (0-based latent index):

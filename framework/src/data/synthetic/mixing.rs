@@ -1,4 +1,5 @@
-//! The mixing functions `x = f(z)` of the synthetic datasets (methods.md §8.4; `get_decoder` of the
+//! The mixing functions `x = f(z)` of the synthetic datasets (docs/methods/sparsity.md, "Synthetic benchmarks";
+//! `get_decoder` of the
 //! mechanism-sparsity code's `data/synthetic.py`).
 //!
 //! - `nn`: `h = z W1 → LeakyReLU(0.2) → W2 → LeakyReLU → W3 → LeakyReLU → W4` with hidden width `x_dim` and no

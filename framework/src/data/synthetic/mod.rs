@@ -1,4 +1,5 @@
-//! The synthetic datasets of the mechanism-sparsity paper (Lachapelle et al., CLeaR 2022 / JMLR; methods.md §8.4;
+//! The synthetic datasets of the mechanism-sparsity paper (Lachapelle et al., CLeaR 2022 / JMLR;
+//! docs/methods/sparsity.md, "Synthetic benchmarks";
 //! `data/synthetic.py` of `slachapelle/disentanglement_via_mechanism_sparsity`).
 //!
 //! Config (RON): `data: {"Synthetic": (dataset: action_sparsity_non_trivial, manifold: nn, z_dim: 10, x_dim: 20,
