@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{self, EvalInputs};
 use crate::train::Session;
 use std::collections::BTreeMap;
+use std::path::Path;
 
 const EVAL_BATCH: usize = 256;
 
@@ -18,6 +19,9 @@ pub fn collect(session: &Session, split: Split, max_samples: usize) -> Result<Ev
     let mut inputs = EvalInputs {
         k: session.data.spec().factor_names.len(),
         n_labels: session.data.spec().label_names.len(),
+        // a dataset's rows come in generation order (Pendulum: loop order over the angles), so the split-based
+        // metrics draw their train/test rows at random
+        split_seed: Some(0),
         ..Default::default()
     };
     let mut factors = Vec::new();
@@ -90,10 +94,56 @@ pub fn evaluate(
     metrics::compute_with_model(names, &inputs, session)
 }
 
-/// Writes `codes` (N×d), `factors` (N×k) and `labels` (N×l, where present) as float32 arrays to an `.npz`.
-pub fn export_latents(path: &std::path::Path, inputs: &EvalInputs) -> Result<()> {
+/// Checks an `--export-latents` target before anything is computed: an `.npz` file name that is none of the run's
+/// own files (`config.ron`, `metrics.jsonl`, … would otherwise be replaced by the export) and not a folder.
+pub fn check_export_path(run_dir: &Path, path: &Path) -> Result<()> {
+    let shown = path.display();
+    let inside_run = path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .and_then(|p| p.canonicalize().ok())
+        .zip(run_dir.canonicalize().ok())
+        .is_some_and(|(parent, run)| parent.starts_with(&run));
+    if path.is_dir() {
+        return Err(Error::Data(format!(
+            "--export-latents {shown}: is a folder; give a file name ending in .npz"
+        )));
+    }
+    if inside_run && path.exists() && !has_npz_extension(path) {
+        return Err(Error::Data(format!(
+            "--export-latents {shown}: is one of the run's own files and would be overwritten; give a new file \
+             name ending in .npz"
+        )));
+    }
+    if !has_npz_extension(path) {
+        return Err(Error::Data(format!(
+            "--export-latents {shown}: the file name must end in .npz"
+        )));
+    }
+    Ok(())
+}
+
+fn has_npz_extension(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "npz")
+}
+
+/// Writes `codes` (N×d), `factors` (N×k) and `labels` (N×l, where present) as float32 arrays to an `.npz`
+/// (atomically: a temporary file renamed into place).
+pub fn export_latents(path: &Path, inputs: &EvalInputs) -> Result<()> {
     use crate::error::IoContext;
     use npyz::WriterBuilder;
+    if !has_npz_extension(path) {
+        return Err(Error::Data(format!(
+            "{}: latents are written to a file ending in .npz",
+            path.display()
+        )));
+    }
     let n = inputs.n() as u64;
     let tmp = path.with_extension("npz.tmp");
     {
@@ -119,81 +169,196 @@ pub fn export_latents(path: &std::path::Path, inputs: &EvalInputs) -> Result<()>
     std::fs::rename(&tmp, path).at(path)
 }
 
-/// One 2-D array of an `.npz` as row-major f32 (`n × m`), from f32, f64 or integer data in either order.
+/// A 2-D array read from an `.npz`, row-major.
+struct Matrix {
+    values: Vec<f32>,
+    rows: usize,
+    cols: usize,
+}
+
+/// The element types [`read_matrix`] reads, as numpy names them.
+const ACCEPTED_DTYPES: &str = "bool, int8/16/32/64, uint8/16/32/64, float16, float32 or float64";
+
+/// The values of `arr` widened to f64, for every integer, float and bool dtype npyz reads.
+fn values_f64<R: std::io::Read>(arr: npyz::NpyFile<R>) -> std::result::Result<Vec<f64>, String> {
+    use npyz::TypeChar::{Bool, Float, Int, Uint};
+    macro_rules! widen {
+        ($t:ty, $to:expr) => {
+            arr.into_vec::<$t>()
+                .map(|v| v.into_iter().map($to).collect())
+                .map_err(|e| e.to_string())
+        };
+    }
+    let npyz::DType::Plain(t) = arr.dtype() else {
+        return Err(format!(
+            "unsupported dtype {} (use {ACCEPTED_DTYPES})",
+            arr.dtype().descr()
+        ));
+    };
+    match (t.type_char(), t.size_field()) {
+        (Bool, 1) => widen!(bool, |v| f64::from(u8::from(v))),
+        (Int, 1) => widen!(i8, f64::from),
+        (Int, 2) => widen!(i16, f64::from),
+        (Int, 4) => widen!(i32, f64::from),
+        (Int, 8) => widen!(i64, |v| v as f64),
+        (Uint, 1) => widen!(u8, f64::from),
+        (Uint, 2) => widen!(u16, f64::from),
+        (Uint, 4) => widen!(u32, f64::from),
+        (Uint, 8) => widen!(u64, |v| v as f64),
+        (Float, 2) => widen!(half::f16, f64::from),
+        (Float, 4) => widen!(f32, f64::from),
+        (Float, 8) => widen!(f64, |v| v),
+        _ => Err(format!("unsupported dtype '{t}' (use {ACCEPTED_DTYPES})")),
+    }
+}
+
+/// One 1-D (one column) or 2-D array of an `.npz` as row-major f32, from any dtype of [`values_f64`] in either
+/// memory order; values beyond the f32 range are an error rather than a silent ±inf.
 fn read_matrix<R: std::io::Read + std::io::Seek>(
     npz: &mut npyz::npz::NpzArchive<R>,
     name: &str,
-    path: &std::path::Path,
-) -> Result<Option<(Vec<f32>, usize, usize)>> {
+    path: &Path,
+) -> Result<Option<Matrix>> {
     let bad = |m: String| Error::Data(format!("{}: array `{name}`: {m}", path.display()));
-    let Some(arr) = npz.by_name(name).map_err(|e| bad(e.to_string()))? else {
+    let Some(arr) = npz.by_name(name).map_err(|e| {
+        bad(format!(
+            "unreadable ({e}); carve reads numeric arrays ({ACCEPTED_DTYPES}), not object or string arrays"
+        ))
+    })?
+    else {
         return Ok(None);
     };
     let shape = arr.shape().to_vec();
-    let (n, m) = match shape.as_slice() {
+    let (rows, cols) = match shape.as_slice() {
         [n] => (*n as usize, 1),
         [n, m] => (*n as usize, *m as usize),
-        s => return Err(bad(format!("expected a 1-D or 2-D array, got shape {s:?}"))),
-    };
-    let fortran = arr.order() == npyz::Order::Fortran;
-    let flat: Vec<f32> = match arr.dtype() {
-        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 4 => {
-            arr.into_vec::<f32>().map_err(|e| bad(e.to_string()))?
-        }
-        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float => arr
-            .into_vec::<f64>()
-            .map_err(|e| bad(e.to_string()))?
-            .into_iter()
-            .map(|v| v as f32)
-            .collect(),
-        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Int => arr
-            .into_vec::<i64>()
-            .map_err(|e| bad(e.to_string()))?
-            .into_iter()
-            .map(|v| v as f32)
-            .collect(),
-        other => {
+        s => {
             return Err(bad(format!(
-                "unsupported dtype {other:?} (use float or int)"
+                "expected a 1-D or 2-D array (rows × columns), got shape {s:?}"
             )))
         }
     };
-    let rows = if fortran {
-        (0..n * m).map(|i| flat[(i % m) * n + i / m]).collect()
+    if cols == 0 {
+        return Err(bad(format!("has shape {shape:?}: no columns")));
+    }
+    let fortran = arr.order() == npyz::Order::Fortran;
+    let flat = values_f64(arr).map_err(bad)?;
+    if Some(flat.len()) != rows.checked_mul(cols) {
+        return Err(bad(format!(
+            "holds {} values, not the {rows} × {cols} its header gives",
+            flat.len()
+        )));
+    }
+    if let Some(i) = flat
+        .iter()
+        .position(|v| v.is_finite() && !(*v as f32).is_finite())
+    {
+        let (r, c) = if fortran {
+            (i % rows, i / rows)
+        } else {
+            (i / cols, i % cols)
+        };
+        return Err(bad(format!(
+            "value {:e} at row {r}, column {c} is beyond the float32 range the metrics compute in",
+            flat[i]
+        )));
+    }
+    let values = if fortran {
+        (0..rows * cols)
+            .map(|i| flat[(i % cols) * rows + i / cols] as f32)
+            .collect()
     } else {
-        flat
+        flat.into_iter().map(|v| v as f32).collect()
     };
-    Ok(Some((rows, n, m)))
+    Ok(Some(Matrix { values, rows, cols }))
+}
+
+/// What [`load_latents`] does with rows that hold NaN or ±inf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NonFiniteRows {
+    /// An error naming the array and the count of bad values.
+    Reject,
+    /// Such rows are left out (their number is returned).
+    Drop,
 }
 
 /// Reads `codes` (N×d) and `factors` (N×k), and `labels` where present, from an `.npz` such as
-/// `carve eval --export-latents` writes, so representations made with other tools can be scored.
-pub fn load_latents(path: &std::path::Path) -> Result<EvalInputs> {
-    let mut npz = npyz::npz::NpzArchive::open(path).map_err(|e| Error::io(path, e))?;
-    let (codes, n, d) = read_matrix(&mut npz, "codes", path)?
-        .ok_or_else(|| Error::Data(format!("{}: no `codes` array", path.display())))?;
+/// `carve eval --export-latents` writes, so representations made with other tools can be scored. Every integer,
+/// float and bool dtype is read; the arrays must have the same number (≥ 2) of rows and, unless `nonfinite` drops
+/// them, only finite values. Returns the inputs and the number of rows dropped.
+pub fn load_latents(path: &Path, nonfinite: NonFiniteRows) -> Result<(EvalInputs, usize)> {
+    let shown = path.display();
+    if path.is_dir() {
+        return Err(Error::Data(format!(
+            "{shown}: is a folder, not an .npz file"
+        )));
+    }
+    let mut npz = npyz::npz::NpzArchive::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => Error::io(path, e),
+        _ => Error::Data(format!("{shown}: not a readable .npz (zip) file: {e}")),
+    })?;
+    let codes = read_matrix(&mut npz, "codes", path)?.ok_or_else(|| {
+        let mut names: Vec<String> = npz.array_names().map(String::from).collect();
+        names.sort();
+        Error::Data(format!(
+            "{shown}: no `codes` array (N×d); arrays present: {}",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ))
+    })?;
+    let n = codes.rows;
     let mut inputs = EvalInputs {
-        codes,
-        d,
+        codes: codes.values,
+        d: codes.cols,
         ..Default::default()
     };
-    for (name, is_factors) in [("factors", true), ("labels", false)] {
-        if let Some((v, rows, m)) = read_matrix(&mut npz, name, path)? {
-            if rows != n {
-                return Err(Error::Shape {
-                    context: format!("{}: `{name}`", path.display()),
-                    expected: format!("{n} rows like `codes`"),
-                    got: rows.to_string(),
-                });
-            }
-            if is_factors {
-                (inputs.factors, inputs.k) = (Some(v), m);
-            } else {
-                (inputs.labels, inputs.n_labels) = (Some(v), m);
-            }
+    for name in ["factors", "labels"] {
+        let Some(m) = read_matrix(&mut npz, name, path)? else {
+            continue;
+        };
+        if m.rows != n {
+            return Err(Error::Shape {
+                context: format!("{shown}: array `{name}`"),
+                expected: format!("{n} rows like `codes`"),
+                got: format!("{} rows", m.rows),
+            });
+        }
+        if name == "factors" {
+            (inputs.factors, inputs.k) = (Some(m.values), m.cols);
+        } else {
+            (inputs.labels, inputs.n_labels) = (Some(m.values), m.cols);
         }
     }
-    Ok(inputs)
+    let dropped = match nonfinite {
+        NonFiniteRows::Reject => 0,
+        NonFiniteRows::Drop => inputs.drop_nonfinite_rows(),
+    };
+    let left = inputs.n();
+    if left < 2 {
+        let after = if dropped > 0 {
+            format!(" left after dropping {dropped} with non-finite values")
+        } else {
+            String::new()
+        };
+        return Err(Error::Data(format!(
+            "{shown}: `codes` has {left} row(s){after}; the metrics need at least 2"
+        )));
+    }
+    inputs
+        .validate()
+        .map_err(|e| Error::Data(format!("{shown}: {}", strip_data_prefix(&e))))?;
+    Ok((inputs, dropped))
+}
+
+/// An error's message without the `data: ` its variant prints, for re-wrapping with a file name.
+fn strip_data_prefix(e: &Error) -> String {
+    match e {
+        Error::Data(m) => m.clone(),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -211,14 +376,48 @@ mod tests {
             k: 1,
             ..Default::default()
         };
+        check_export_path(dir.path(), &path).unwrap();
         export_latents(&path, &inputs).unwrap();
-        let back = load_latents(&path).unwrap();
+        let (back, dropped) = load_latents(&path, NonFiniteRows::Reject).unwrap();
+        assert_eq!(dropped, 0);
         assert_eq!((back.codes, back.d, back.k), (inputs.codes, 3, 1));
         assert_eq!(back.factors, inputs.factors);
         assert!(back.labels.is_none());
-        assert!(load_latents(&dir.path().join("missing.npz"))
+        assert!(
+            load_latents(&dir.path().join("missing.npz"), NonFiniteRows::Reject)
+                .unwrap_err()
+                .to_string()
+                .contains("missing.npz")
+        );
+    }
+
+    #[test]
+    fn exports_go_to_new_npz_files_only() {
+        let run = tempfile::tempdir().unwrap();
+        let config = run.path().join("config.ron");
+        std::fs::write(&config, "()").unwrap();
+        let err = check_export_path(run.path(), &config)
             .unwrap_err()
-            .to_string()
-            .contains("missing.npz"));
+            .to_string();
+        assert!(
+            err.contains("config.ron") && err.contains("run's own files"),
+            "{err}"
+        );
+        let err = check_export_path(run.path(), &run.path().join("z.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must end in .npz"), "{err}");
+        let err = check_export_path(run.path(), run.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is a folder"), "{err}");
+        check_export_path(run.path(), &run.path().join("latents.npz")).unwrap();
+        let inputs = EvalInputs {
+            codes: vec![0.0; 4],
+            d: 2,
+            ..Default::default()
+        };
+        assert!(export_latents(&config, &inputs).is_err());
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), "()");
     }
 }

@@ -69,13 +69,23 @@ pub fn eval(
     device: &str,
 ) -> Result<()> {
     let split: Split = split.parse()?;
+    if let Some(path) = &export {
+        carve::eval::check_export_path(run_dir, path)?;
+    }
     let session = Session::open(run_dir, carve::runtime::device(device)?)?;
     let names = metrics.unwrap_or_else(|| session.exp.eval.metrics.clone());
     for n in &names {
         carve::metrics::find(n)?;
     }
     let inputs = carve::eval::collect(&session, split, session.exp.eval.max_samples)?;
-    let scores = carve::metrics::compute_with_model(&names, &inputs, &session)?;
+    let scores =
+        carve::metrics::compute_with_model(&names, &inputs, &session).with_context(|| {
+            format!(
+                "scoring {} on the {} split",
+                run_dir.display(),
+                format!("{split:?}").to_lowercase()
+            )
+        })?;
     let text = serde_json::to_string_pretty(
         &serde_json::json!({ "split": format!("{split:?}").to_lowercase(), "metrics": scores }),
     )?;
@@ -196,7 +206,7 @@ pub fn intervene(run_dir: &Path, dos: &[String], n: usize, out: &Path, device: &
     Ok(())
 }
 
-pub fn metrics(file: &Path, names: Option<Vec<String>>) -> Result<()> {
+pub fn metrics(file: &Path, names: Option<Vec<String>>, drop_nonfinite_rows: bool) -> Result<()> {
     let names = names.unwrap_or_else(|| {
         ["mcc", "mig", "sap", "modularity", "r"]
             .map(String::from)
@@ -205,8 +215,21 @@ pub fn metrics(file: &Path, names: Option<Vec<String>>) -> Result<()> {
     for n in &names {
         carve::metrics::find(n)?;
     }
-    let inputs = carve::eval::load_latents(file)?;
-    let scores = carve::metrics::compute(&names, &inputs)?;
+    let nonfinite = if drop_nonfinite_rows {
+        carve::eval::NonFiniteRows::Drop
+    } else {
+        carve::eval::NonFiniteRows::Reject
+    };
+    let (inputs, dropped) = carve::eval::load_latents(file, nonfinite)?;
+    if dropped > 0 {
+        eprintln!(
+            "{}: left out {dropped} rows with NaN or ±inf values ({} remain)",
+            file.display(),
+            inputs.n()
+        );
+    }
+    let scores = carve::metrics::compute(&names, &inputs)
+        .with_context(|| format!("scoring {}", file.display()))?;
     println!("{}", serde_json::to_string(&scores)?);
     Ok(())
 }

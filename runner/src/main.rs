@@ -46,18 +46,26 @@ enum Command {
         /// Comma-separated metric names (default: the config's eval.metrics).
         #[arg(long, value_delimiter = ',')]
         metrics: Option<Vec<String>>,
-        /// Also write encoder means, true factors and labels to this .npz file.
+        /// Also write encoder means, true factors and labels to this new .npz file (not one of the run's own).
         #[arg(long, value_name = "FILE.npz")]
         export_latents: Option<PathBuf>,
         #[arg(long, default_value = "cpu")]
         device: String,
     },
-    /// Score any representation: an .npz with `codes` (N×d) and `factors` (N×k); prints one JSON object.
+    /// Score any representation: an .npz with `codes` (N×d) and `factors` (N×k), any integer, float or bool
+    /// dtype, at least 2 rows; prints one JSON object. NaN or ±inf values are an error naming the array. SAP,
+    /// Modularity and DCI train on the first 80% of the rows in file order and test on the rest, as
+    /// disentanglement_lib splits fixed data.
     Metrics {
+        /// The .npz file (e.g. written by `carve eval --export-latents`).
         file: PathBuf,
         /// Comma-separated metric names (default: mcc, mig, sap, modularity, r).
         #[arg(long, value_delimiter = ',')]
         metrics: Option<Vec<String>>,
+        /// Leave out rows with NaN or ±inf in codes, factors or labels (their count goes to stderr) instead of
+        /// failing.
+        #[arg(long)]
+        drop_nonfinite_rows: bool,
     },
     /// Write a dataset to disk (PNGs in train/ and test/, plus labels.csv).
     Data {
@@ -134,7 +142,11 @@ fn run(cli: Cli) -> Result<()> {
             export_latents,
             device,
         } => commands::eval(&run_dir, &split, metrics, export_latents, &device),
-        Command::Metrics { file, metrics } => commands::metrics(&file, metrics),
+        Command::Metrics {
+            file,
+            metrics,
+            drop_nonfinite_rows,
+        } => commands::metrics(&file, metrics, drop_nonfinite_rows),
         Command::Data { name, out, set } => commands::data(&name, &out, &set),
         Command::Intervene {
             run_dir,

@@ -116,7 +116,7 @@ fn dci_metric(inputs: &EvalInputs) -> Result<BTreeMap<String, f64>> {
         inputs.require_factors("dci")?,
         inputs.k,
     )?;
-    let r = dci(&data, &DlibConfig::default());
+    let r = dci(&data, &DlibConfig::for_inputs(inputs));
     Ok(BTreeMap::from([
         ("dci_disentanglement".to_string(), r.disentanglement),
         ("dci_completeness".to_string(), r.completeness),

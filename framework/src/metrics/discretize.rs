@@ -6,9 +6,10 @@
 //! - **discrete mutual information** (`sklearn.metrics.mutual_info_score`, natural log) and **entropy** (`H(y) = I(y; y)`);
 //! - **factors**: a factor column with at most `bins` distinct values is used as labels as it is (discrete factor),
 //!   otherwise it is histogram-discretised the same way as the codes (continuous factor);
-//! - **split**: rows shuffled once with `seed` (when given), then the first `ceil(train_frac · n)` rows are the
-//!   training split, the rest the test split.
+//! - **split** (`split_train_test`): the first `ceil(train_frac · n)` rows are the training split, the rest the test
+//!   split, in the given order; a `seed` shuffles the rows once first (for data whose order carries structure).
 
+use super::EvalInputs;
 use crate::error::{Error, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -21,7 +22,7 @@ pub struct DlibConfig {
     pub bins: usize,
     /// Fraction of rows in the training split (the rest is the test split).
     pub train_frac: f64,
-    /// Shuffle the rows once with this seed before the split; `None` keeps the given order.
+    /// Shuffle the rows once with this seed before the split; `None` keeps the given order (disentanglement_lib).
     pub seed: Option<u64>,
 }
 
@@ -30,7 +31,17 @@ impl Default for DlibConfig {
         Self {
             bins: 20,
             train_frac: 0.8,
-            seed: Some(0),
+            seed: None,
+        }
+    }
+}
+
+impl DlibConfig {
+    /// The default settings with the split that `inputs` ask for ([`EvalInputs::split_seed`]).
+    pub fn for_inputs(inputs: &EvalInputs) -> Self {
+        Self {
+            seed: inputs.split_seed,
+            ..Self::default()
         }
     }
 }

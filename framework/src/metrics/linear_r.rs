@@ -4,56 +4,89 @@
 //! ordinary least squares with an intercept, and `R = mean_i sqrt(R²_i)`. Consistent-R restricts the regressors of
 //! factor `i` to the codes matched (by the MCC assignment) to factors `j` with `C_ij = 1`, `C` the consistency
 //! pattern of the true graph: `C = [1 − G(1 − G)ᵀ]_+ ⊙ [1 − Gᵀ(1 − G)]_+` for a latent graph `G^z`,
-//! `[1 − G^a(1 − G^a)ᵀ]_+` for a latent→action graph `G^a`. Least squares via `nalgebra`'s SVD.
+//! `[1 − G^a(1 − G^a)ᵀ]_+` for a latent→action graph `G^a`. Least squares via `nalgebra` (gemm-backed Gram
+//! matrix, one Cholesky factorisation for all factors).
 
-use super::discretize::columns_of;
 use super::EvalInputs;
 use crate::error::{Error, Result};
-use nalgebra::{DMatrix, DVector};
+use nalgebra::DMatrix;
 use std::collections::BTreeMap;
 
-fn standardise(mut c: Vec<f64>) -> Vec<f64> {
-    let n = c.len() as f64;
-    let m = c.iter().sum::<f64>() / n;
-    let sd = (c.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n).sqrt();
-    for v in &mut c {
-        *v = if sd > 0.0 { (*v - m) / sd } else { 0.0 };
+/// The columns of a row-major `n × m` matrix, each standardised (mean 0, population sd 1; a constant column
+/// becomes 0), as an `n × m` matrix.
+fn standardised(x: &[f64], m: usize) -> DMatrix<f64> {
+    let n = x.len() / m;
+    let mut out = DMatrix::from_row_slice(n, m, x);
+    for mut col in out.column_iter_mut() {
+        let mean = col.sum() / n as f64;
+        let sd = (col.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64).sqrt();
+        for v in col.iter_mut() {
+            *v = if sd > 0.0 { (*v - mean) / sd } else { 0.0 };
+        }
     }
-    c
+    out
 }
 
-/// R² of the OLS fit (with intercept) of `y` on the columns `xs`.
-fn r2(y: &[f64], xs: &[&Vec<f64>]) -> f64 {
-    let n = y.len();
-    let p = xs.len() + 1;
-    // normal equations on [1, x]: (XᵀX) β = Xᵀy, solved by SVD (robust to collinear codes)
-    let mut xtx = DMatrix::<f64>::zeros(p, p);
-    let mut xty = DVector::<f64>::zeros(p);
-    let col = |j: usize, i: usize| if j == 0 { 1.0 } else { xs[j - 1][i] };
-    for a in 0..p {
-        for b in a..p {
-            let s: f64 = (0..n).map(|i| col(a, i) * col(b, i)).sum();
-            xtx[(a, b)] = s;
-            xtx[(b, a)] = s;
-        }
-        xty[a] = (0..n).map(|i| col(a, i) * y[i]).sum();
+/// A code counts as a linear combination of the others when the part of it they leave unexplained is below this
+/// fraction of its variance; Cholesky's pivots measure exactly that.
+const COLLINEAR: f64 = 1e-8;
+
+/// R² of the OLS fit (with intercept) of every column of `ys` on the columns of `x`, both standardised.
+///
+/// Centred columns make the intercept's coefficient 0, so `R²_j = bⱼᵀ G⁺ bⱼ / ‖yⱼ‖²` with `G = XᵀX` and
+/// `bⱼ = Xᵀyⱼ`: one Gram matrix (a gemm) and one factorisation, shared by all factors. `G = LLᵀ` gives
+/// `bᵀG⁻¹b = ‖L⁻¹b‖²`; where codes are (numerically) collinear, the pseudo-inverse from `G`'s eigendecomposition
+/// takes over, dropping the directions with no variance.
+fn r2_all(ys: &DMatrix<f64>, x: &DMatrix<f64>) -> Vec<f64> {
+    let informative: Vec<usize> = (0..x.ncols())
+        .filter(|&j| x.column(j).iter().any(|&v| v != 0.0))
+        .collect();
+    if informative.is_empty() {
+        return vec![0.0; ys.ncols()];
     }
-    let beta = match xtx.svd(true, true).solve(&xty, 1e-12) {
-        Ok(b) => b,
-        Err(_) => return 0.0,
-    };
-    let my = y.iter().sum::<f64>() / n as f64;
-    let (mut ss_res, mut ss_tot) = (0.0, 0.0);
-    for (i, yi) in y.iter().enumerate() {
-        let pred: f64 = (0..p).map(|j| beta[j] * col(j, i)).sum();
-        ss_res += (yi - pred).powi(2);
-        ss_tot += (yi - my).powi(2);
-    }
-    if ss_tot == 0.0 {
-        0.0
-    } else {
-        (1.0 - ss_res / ss_tot).max(0.0)
-    }
+    let x = x.select_columns(&informative);
+    let xt = x.transpose();
+    let gram = &xt * &x;
+    let b = &xt * ys;
+    let explained: Vec<f64> = cholesky_if_independent(&gram)
+        .and_then(|l| l.solve_lower_triangular(&b))
+        .map(|w| w.column_iter().map(|c| c.norm_squared()).collect())
+        .unwrap_or_else(|| pseudo_inverse_quadratic_forms(gram, &b));
+    ys.column_iter()
+        .zip(explained)
+        .map(|(y, e)| {
+            let total = y.norm_squared();
+            if total == 0.0 {
+                0.0
+            } else {
+                (e / total).clamp(0.0, 1.0)
+            }
+        })
+        .collect()
+}
+
+/// `L` of `gram = LLᵀ`, or `None` where some code is (up to [`COLLINEAR`]) a linear combination of the others.
+fn cholesky_if_independent(gram: &DMatrix<f64>) -> Option<DMatrix<f64>> {
+    let l = gram.clone().cholesky()?.unpack();
+    // L_ii² / G_ii = 1 − R² of code i on the codes before it
+    let independent = (0..gram.nrows()).all(|i| l[(i, i)] * l[(i, i)] >= COLLINEAR * gram[(i, i)]);
+    independent.then_some(l)
+}
+
+/// `bⱼᵀ G⁺ bⱼ` for every column of `b`, the pseudo-inverse over eigenvalues above `COLLINEAR · λ_max`.
+fn pseudo_inverse_quadratic_forms(gram: DMatrix<f64>, b: &DMatrix<f64>) -> Vec<f64> {
+    let eig = gram.symmetric_eigen();
+    let cut = COLLINEAR * eig.eigenvalues.max();
+    let c = eig.eigenvectors.tr_mul(b);
+    c.column_iter()
+        .map(|cj| {
+            cj.iter()
+                .zip(eig.eigenvalues.iter())
+                .filter(|(_, &lambda)| lambda > cut)
+                .map(|(v, lambda)| v * v / lambda)
+                .sum()
+        })
+        .collect()
 }
 
 fn check(factors: &[f64], k: usize, codes: &[f64], d: usize) -> Result<()> {
@@ -70,13 +103,9 @@ fn check(factors: &[f64], k: usize, codes: &[f64], d: usize) -> Result<()> {
 /// R: mean over factors of sqrt(R²) of the OLS regression of the factor on all codes.
 pub fn linear_r(factors: &[f64], k: usize, codes: &[f64], d: usize) -> Result<f64> {
     check(factors, k, codes, d)?;
-    let z: Vec<Vec<f64>> = columns_of(factors, k)
-        .into_iter()
-        .map(standardise)
-        .collect();
-    let c: Vec<Vec<f64>> = columns_of(codes, d).into_iter().map(standardise).collect();
-    let all: Vec<&Vec<f64>> = c.iter().collect();
-    Ok(z.iter().map(|zi| r2(zi, &all).sqrt()).sum::<f64>() / k as f64)
+    let z = standardised(factors, k);
+    let c = standardised(codes, d);
+    Ok(r2_all(&z, &c).iter().map(|r2| r2.sqrt()).sum::<f64>() / k as f64)
 }
 
 /// Consistent-R: factor `i` regressed on the codes `assignment[j]` for the `j` with `pattern[i·k + j]`.
@@ -96,18 +125,19 @@ pub fn consistent_r(
             got: format!("{} and {}", assignment.len(), pattern.len()),
         });
     }
-    let z: Vec<Vec<f64>> = columns_of(factors, k)
-        .into_iter()
-        .map(standardise)
-        .collect();
-    let c: Vec<Vec<f64>> = columns_of(codes, d).into_iter().map(standardise).collect();
+    let z = standardised(factors, k);
+    let c = standardised(codes, d);
     let mut total = 0.0;
-    for (i, zi) in z.iter().enumerate() {
-        let xs: Vec<&Vec<f64>> = (0..k)
+    for i in 0..k {
+        let regressors: Vec<usize> = (0..k)
             .filter(|&j| pattern[i * k + j])
-            .filter_map(|j| assignment[j].map(|a| &c[a]))
+            .filter_map(|j| assignment[j])
             .collect();
-        total += r2(zi, &xs).sqrt();
+        total += r2_all(
+            &z.columns(i, 1).into_owned(),
+            &c.select_columns(&regressors),
+        )[0]
+        .sqrt();
     }
     Ok(total / k as f64)
 }
@@ -177,5 +207,28 @@ mod tests {
         assert_eq!(pattern, vec![true, false, false, true]);
         let cr = consistent_r(&z, 2, &codes, 2, &[Some(0), Some(1)], &pattern).unwrap();
         assert!(cr < 0.9, "{cr}");
+    }
+
+    #[test]
+    fn collinear_constant_and_surplus_codes_fall_back_to_the_pseudo_inverse() {
+        let mut rng = crate::rng::Rng::new(6);
+        let n = 300;
+        let z: Vec<f64> = rng.normal_vec(n * 2).into_iter().map(f64::from).collect();
+        // a mixture, its exact copy (collinear) and a constant code: R still 1, the copy and constant add nothing
+        let codes: Vec<f64> = (0..n)
+            .flat_map(|r| {
+                let (a, b) = (z[r * 2], z[r * 2 + 1]);
+                [a + b, a - 2.0 * b, a + b, 5.0]
+            })
+            .collect();
+        assert!((linear_r(&z, 2, &codes, 4).unwrap() - 1.0).abs() < 1e-9);
+        // only one of the two factors in the codes: R² = 1 for it, ≈ 0 for the other
+        let one: Vec<f64> = (0..n).flat_map(|r| [z[r * 2], z[r * 2]]).collect();
+        let r = linear_r(&z, 2, &one, 2).unwrap();
+        assert!((0.5..0.6).contains(&r), "{r}");
+        // more codes than rows: every factor is fitted exactly
+        let wide: Vec<f64> = rng.normal_vec(6 * 10).into_iter().map(f64::from).collect();
+        let r = linear_r(&z[..12], 2, &wide, 10).unwrap();
+        assert!((r - 1.0).abs() < 1e-6, "{r}");
     }
 }

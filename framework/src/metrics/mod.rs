@@ -65,6 +65,10 @@ pub struct EvalInputs {
     pub learned_graph: Option<Vec<f32>>,
     /// The dataset's true graph over its factors (`k × k`, row-major), where known.
     pub true_graph: Option<Vec<bool>>,
+    /// The train/test split of the split-based metrics (SAP, Modularity, DCI): `None` takes the rows in their given
+    /// order (the first 80 % train, as disentanglement_lib splits fixed data); `Some(seed)` shuffles them once
+    /// first, for rows whose order carries structure (a dataset in generation order).
+    pub split_seed: Option<u64>,
     /// Averaged model evaluation terms (e.g. `elbo`), when a model is at hand.
     pub model_terms: BTreeMap<String, f64>,
     /// The method's learned latent-mechanism graphs as edge probabilities, by name (see
@@ -79,13 +83,128 @@ impl EvalInputs {
         self.codes.len().checked_div(self.d).unwrap_or(0)
     }
 
+    /// The arrays by name: `(name, values, columns)` for codes and, where present, factors and labels.
+    fn arrays(&self) -> Vec<(&'static str, &[f32], usize)> {
+        let mut v = vec![("codes", self.codes.as_slice(), self.d)];
+        if let Some(f) = &self.factors {
+            v.push(("factors", f.as_slice(), self.k));
+        }
+        if let Some(l) = &self.labels {
+            v.push(("labels", l.as_slice(), self.n_labels));
+        }
+        v
+    }
+
+    /// Checks what every metric relies on: whole rows in every array, factors row for row with the codes, and only
+    /// finite values (a NaN would otherwise skew rank- and histogram-based scores without a trace). The error
+    /// names the array, the number of bad values and the first one's position.
+    pub fn validate(&self) -> Result<()> {
+        let n = self.n();
+        for (name, values, m) in self.arrays() {
+            if m == 0 {
+                if values.is_empty() {
+                    continue;
+                }
+                return Err(Error::Data(format!(
+                    "array `{name}` has {} values but 0 columns",
+                    values.len()
+                )));
+            }
+            if !values.len().is_multiple_of(m) {
+                return Err(Error::Shape {
+                    context: format!("array `{name}`"),
+                    expected: format!("whole rows of {m} columns"),
+                    got: format!("{} values", values.len()),
+                });
+            }
+            if name == "factors" && values.len() / m != n {
+                return Err(Error::Shape {
+                    context: "array `factors`".into(),
+                    expected: format!("{n} rows, one per row of `codes`"),
+                    got: format!("{} rows", values.len() / m),
+                });
+            }
+            check_finite(name, values, m)?;
+        }
+        Ok(())
+    }
+
+    /// Drops every row with a non-finite value in codes, factors or labels (labels only where they are row for row
+    /// with the codes); returns how many rows went.
+    pub fn drop_nonfinite_rows(&mut self) -> usize {
+        let n = self.n();
+        let labels_per_row = self
+            .labels
+            .as_ref()
+            .is_some_and(|l| self.n_labels > 0 && l.len() == n * self.n_labels);
+        let row_ok = |values: &[f32], m: usize, r: usize| {
+            values[r * m..(r + 1) * m].iter().all(|v| v.is_finite())
+        };
+        let keep: Vec<bool> = (0..n)
+            .map(|r| {
+                row_ok(&self.codes, self.d, r)
+                    && self.factors.as_deref().is_none_or(|f| row_ok(f, self.k, r))
+                    && (!labels_per_row
+                        || self
+                            .labels
+                            .as_deref()
+                            .is_none_or(|l| row_ok(l, self.n_labels, r)))
+            })
+            .collect();
+        let dropped = keep.iter().filter(|k| !**k).count();
+        if dropped == 0 {
+            return 0;
+        }
+        let filter = |values: &mut Vec<f32>, m: usize| {
+            let mut r = 0;
+            values.retain(|_| {
+                let ok = keep[r / m];
+                r += 1;
+                ok
+            });
+        };
+        filter(&mut self.codes, self.d);
+        if let Some(f) = &mut self.factors {
+            filter(f, self.k);
+        }
+        if labels_per_row {
+            if let Some(l) = &mut self.labels {
+                filter(l, self.n_labels);
+            }
+        }
+        dropped
+    }
+
     pub fn require_factors(&self, metric: &str) -> Result<&[f32]> {
         self.factors.as_deref().ok_or_else(|| {
             Error::Data(format!(
-                "metric `{metric}` needs true factors; this data has none"
+                "metric `{metric}` needs true factors (an N×k array `factors`); this data has none"
             ))
         })
     }
+}
+
+/// An error naming `name`, the count of NaN and ±inf values among `values` (`m` columns) and the first one's place.
+fn check_finite(name: &str, values: &[f32], m: usize) -> Result<()> {
+    let Some(first) = values.iter().position(|v| !v.is_finite()) else {
+        return Ok(());
+    };
+    let nan = values.iter().filter(|v| v.is_nan()).count();
+    let inf = values.iter().filter(|v| v.is_infinite()).count();
+    let rows = values
+        .chunks(m)
+        .filter(|row| row.iter().any(|v| !v.is_finite()))
+        .count();
+    let bad = nan + inf;
+    Err(Error::Data(format!(
+        "array `{name}` has {bad} non-finite value{} of {} ({nan} NaN, {inf} ±inf) in {rows} of {} rows, the first \
+         at row {}, column {}; the metrics need finite values",
+        if bad == 1 { "" } else { "s" },
+        values.len(),
+        values.len() / m,
+        first / m,
+        first % m
+    )))
 }
 
 pub type MetricFn = fn(&EvalInputs) -> Result<BTreeMap<String, f64>>;
@@ -155,9 +274,10 @@ pub fn find(name: &str) -> Result<&'static MetricInfo> {
     })
 }
 
-/// Computes the named metrics from codes and factors; the result maps lowercase names to values. Model metrics
-/// are an error here (see [`compute_with_model`]).
+/// Computes the named metrics from codes and factors (after [`EvalInputs::validate`]); the result maps lowercase
+/// names to values. Model metrics are an error here (see [`compute_with_model`]).
 pub fn compute(names: &[String], inputs: &EvalInputs) -> Result<BTreeMap<String, f64>> {
+    inputs.validate()?;
     let mut out = BTreeMap::new();
     for n in names {
         out.extend((find(n)?.codes()?)(inputs)?);
@@ -165,12 +285,13 @@ pub fn compute(names: &[String], inputs: &EvalInputs) -> Result<BTreeMap<String,
     Ok(out)
 }
 
-/// Computes the named metrics of a trained run, model metrics included.
+/// Computes the named metrics of a trained run (after [`EvalInputs::validate`]), model metrics included.
 pub fn compute_with_model(
     names: &[String],
     inputs: &EvalInputs,
     session: &crate::train::Session,
 ) -> Result<BTreeMap<String, f64>> {
+    inputs.validate()?;
     let mut out = BTreeMap::new();
     for n in names {
         let scores = match find(n)?.compute {
@@ -208,4 +329,68 @@ macro_rules! register_model_metric {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_codes(n: usize) -> EvalInputs {
+        EvalInputs {
+            codes: (0..n * 2).map(|v| (v % 7) as f32).collect(),
+            d: 2,
+            factors: Some((0..n).map(|v| (v % 3) as f32).collect()),
+            k: 1,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn non_finite_values_are_an_error_naming_the_array_and_count() {
+        let mut inputs = two_codes(10);
+        inputs.codes[5] = f32::NAN;
+        inputs.codes[8] = f32::INFINITY;
+        let err = compute(&["mcc".to_string()], &inputs)
+            .unwrap_err()
+            .to_string();
+        for needle in [
+            "`codes`",
+            "2 non-finite values of 20",
+            "1 NaN, 1 ±inf",
+            "row 2, column 1",
+        ] {
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+        let mut inputs = two_codes(10);
+        inputs.factors.as_mut().unwrap()[3] = f32::NAN;
+        let err = inputs.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("`factors` has 1 non-finite value of 10"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn factors_must_match_the_codes_row_for_row() {
+        let mut inputs = two_codes(10);
+        inputs.factors.as_mut().unwrap().pop();
+        let err = inputs.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("`factors`") && err.contains("10 rows"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn dropping_non_finite_rows_keeps_the_others_aligned() {
+        let mut inputs = two_codes(10);
+        inputs.codes[5] = f32::NAN; // row 2
+        inputs.factors.as_mut().unwrap()[7] = f32::NEG_INFINITY; // row 7
+        assert_eq!(inputs.drop_nonfinite_rows(), 2);
+        assert_eq!(inputs.n(), 8);
+        inputs.validate().unwrap();
+        let f = inputs.factors.as_ref().unwrap();
+        assert_eq!(f, &[0.0, 1.0, 0.0, 1.0, 2.0, 0.0, 2.0, 0.0]);
+        assert_eq!(&inputs.codes[4..6], &[6.0, 0.0]); // row 3 moved up
+    }
 }

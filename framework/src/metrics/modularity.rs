@@ -45,7 +45,7 @@ fn modularity_metric(inputs: &EvalInputs) -> Result<BTreeMap<String, f64>> {
     )?;
     Ok(BTreeMap::from([(
         "modularity".to_string(),
-        modularity(&data, &DlibConfig::default()),
+        modularity(&data, &DlibConfig::for_inputs(inputs)),
     )]))
 }
 

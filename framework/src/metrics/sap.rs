@@ -208,7 +208,7 @@ fn sap_metric(inputs: &EvalInputs) -> Result<BTreeMap<String, f64>> {
         inputs.require_factors("sap")?,
         inputs.k,
     )?;
-    let cfg = DlibConfig::default();
+    let cfg = DlibConfig::for_inputs(inputs);
     Ok(BTreeMap::from([
         ("sap_continuous".to_string(), sap_continuous(&data, &cfg)),
         ("sap_discrete".to_string(), sap_discrete(&data, &cfg)),
