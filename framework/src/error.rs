@@ -7,11 +7,12 @@ pub enum Error {
     #[error(transparent)]
     Tensor(#[from] candle_core::Error),
 
-    #[error("{path}: {source}")]
+    /// The OS error is part of the message, not a `source`: a report that prints the chain (`{e:#}`) then
+    /// names the file once and the OS text once.
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     #[error("config {location}: {message}")]
@@ -34,11 +35,32 @@ pub enum Error {
     #[error("data: {0}")]
     Data(String),
 
-    #[error("non-finite loss at step {step}: term `{term}` is {value}; the last good checkpoint is kept")]
+    /// A loss term that is NaN or infinite; `step` counts from 0 (the index passed to `train_step`), the
+    /// message from 1 as `metrics.jsonl` does.
+    #[error("non-finite loss at step {}: term `{term}` is {value}", .step + 1)]
     NonFinite {
         step: usize,
         term: String,
         value: f32,
+    },
+
+    /// Training stopped because the loss or the weights went non-finite somewhere in steps `first..=last`
+    /// (counted from 1); `kept` says which checkpoint survives.
+    #[error("training diverged {}: {cause}; {kept}", step_range(*.first, *.last))]
+    Diverged {
+        first: usize,
+        last: usize,
+        cause: String,
+        kept: String,
+    },
+
+    /// Parameters or optimizer state with NaN or infinite values, found before they are written anywhere.
+    #[error("{group} `{name}` has {count} non-finite values of {total}")]
+    NonFiniteState {
+        group: &'static str,
+        name: String,
+        count: usize,
+        total: usize,
     },
 
     #[error("device: {0}")]
@@ -46,6 +68,14 @@ pub enum Error {
 
     #[error("{0}")]
     Msg(String),
+}
+
+fn step_range(first: usize, last: usize) -> String {
+    if first == last {
+        format!("at step {last}")
+    } else {
+        format!("between step {first} and step {last}")
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -69,7 +99,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 }

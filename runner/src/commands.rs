@@ -42,21 +42,37 @@ pub fn train(
     set: &[String],
     out: Option<PathBuf>,
     resume: Option<PathBuf>,
+    overwrite: bool,
     device: &str,
 ) -> Result<()> {
-    let exp = match &config {
-        Some(path) => Some(Experiment::load(path, set)?),
-        None if resume.is_none() => bail!("give a CONFIG to train, or --resume RUN_DIR"),
-        None => None,
+    let exp = match (&config, &resume) {
+        (Some(path), _) => Some(Experiment::load(path, set)?),
+        (None, None) => bail!("give a CONFIG to train, or --resume RUN_DIR"),
+        // `--resume RUN --set train.steps=N` extends a run without its config file at hand.
+        (None, Some(run)) if !set.is_empty() => {
+            let saved = run.join(carve::train::CONFIG_FILE);
+            if !saved.is_file() {
+                bail!(
+                    "{}: not a run directory (no {})",
+                    run.display(),
+                    saved.display()
+                );
+            }
+            Some(Experiment::load(&saved, set)?)
+        }
+        (None, Some(_)) => None,
     };
     let opts = TrainOptions {
         out_dir: out,
         resume,
+        overwrite,
         device: carve::runtime::device(device)?,
         progress: true,
     };
     let dir = carve::train::train(exp, opts)?;
-    let summary = std::fs::read_to_string(dir.join(carve::train::SUMMARY_FILE))?;
+    let summary_path = dir.join(carve::train::SUMMARY_FILE);
+    let summary = std::fs::read_to_string(&summary_path)
+        .with_context(|| format!("reading {}", summary_path.display()))?;
     println!("run directory: {}\n{summary}", dir.display());
     Ok(())
 }

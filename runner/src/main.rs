@@ -28,12 +28,18 @@ enum Command {
         /// Override a config field, e.g. --set train.steps=200 (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
-        /// Run directory (default runs/<name>-<timestamp>).
-        #[arg(long)]
+        /// Run directory (default runs/<name>-<timestamp>). A directory that already holds a run is refused
+        /// unless --overwrite is given.
+        #[arg(long, conflicts_with = "resume")]
         out: Option<PathBuf>,
-        /// Continue this run from its last checkpoint.
+        /// Continue this run from its last checkpoint. With a CONFIG, its train.steps becomes the run's step
+        /// budget (recorded in RUN_DIR/config.ron): it may grow but not shrink, and a budget the run has
+        /// reached trains nothing and redoes the figures, evaluation and summary.
         #[arg(long, value_name = "RUN_DIR")]
         resume: Option<PathBuf>,
+        /// Replace the run already in --out (its checkpoint, log, summary, evaluation and figures).
+        #[arg(long, requires = "out", conflicts_with = "resume")]
+        overwrite: bool,
         /// cpu, cuda or cuda:N.
         #[arg(long, default_value = "cpu")]
         device: String,
@@ -133,8 +139,9 @@ fn run(cli: Cli) -> Result<()> {
             set,
             out,
             resume,
+            overwrite,
             device,
-        } => commands::train(config, &set, out, resume, &device),
+        } => commands::train(config, &set, out, resume, overwrite, &device),
         Command::Eval {
             run_dir,
             split,

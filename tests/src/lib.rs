@@ -73,6 +73,7 @@ pub fn train_into(config: &Path, overrides: &[String], out: &Path) -> carve::Res
         TrainOptions {
             out_dir: Some(out.to_path_buf()),
             resume: None,
+            overwrite: false,
             device: candle_core::Device::Cpu,
             progress: false,
         },

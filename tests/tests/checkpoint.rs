@@ -1,7 +1,7 @@
 //! Checkpoints restore a model exactly, and a resumed run continues where it stopped.
 
 use carve::data::Split;
-use carve::train::{train, Session, TrainOptions};
+use carve::train::{checkpoint, train, Session, TrainOptions};
 use carve_tests::{configs_dir, small, small_for, train_into};
 
 fn encode_test_rows(run: &std::path::Path) -> Vec<f32> {
@@ -79,6 +79,7 @@ fn resume_matches_uninterrupted(config: &str, extra: &[String]) {
         TrainOptions {
             out_dir: None,
             resume: Some(part.clone()),
+            overwrite: false,
             device: candle_core::Device::Cpu,
             progress: false,
         },
@@ -98,6 +99,17 @@ fn resume_matches_uninterrupted(config: &str, extra: &[String]) {
         })
         .collect();
     assert_eq!(steps, vec![1, 2, 3, 4, 5, 6]);
+    // The extended budget is the run's own now, and its training time adds up over both sessions.
+    let saved = std::fs::read_to_string(part.join("config.ron")).unwrap();
+    assert!(saved.contains("steps: 6"), "{saved}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(part.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["steps"], 6);
+    let part_seconds = state["train_seconds"].as_f64().unwrap();
+    assert!(
+        summary["wall_seconds"].as_f64().unwrap() >= part_seconds && part_seconds > 0.0,
+        "{summary} {state}"
+    );
     // Same batches and same noise after resuming: the losses match the uninterrupted run.
     let loss = |run: &std::path::Path| -> Vec<f64> {
         std::fs::read_to_string(run.join("metrics.jsonl"))
@@ -124,4 +136,90 @@ fn resume_matches_uninterrupted(config: &str, extra: &[String]) {
         .map(|(x, y)| (x - y).abs())
         .fold(0f32, f32::max);
     assert!(max_diff < 1e-3, "resumed model differs by {max_diff}");
+}
+
+/// A checkpoint is never written with a non-finite parameter or optimizer state: `save` fails naming the
+/// tensor, and the checkpoint on disk stays the previous, finite one.
+#[test]
+fn non_finite_parameters_or_optimizer_state_are_never_checkpointed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = configs_dir().join("betavae/pendulum.ron");
+    let run = train_into(&cfg, &small(2), dir.path()).unwrap();
+    let before = std::fs::read(run.join("checkpoint/model.safetensors")).unwrap();
+    let state = carve::train::TrainState {
+        step: 3,
+        rng: carve::rng::Rng::derived(0, 1),
+        train_seconds: 0.0,
+        samples: 0,
+    };
+
+    let mut s = Session::open(&run, candle_core::Device::Cpu).unwrap();
+    let mut opt = s.method.optimizer_state().unwrap();
+    let (name, t) = opt
+        .iter_mut()
+        .find(|(_, t)| t.dtype().is_float() && t.elem_count() > 1)
+        .unwrap();
+    let name = name.clone();
+    *t = (t.ones_like().unwrap() * f64::INFINITY).unwrap();
+    s.method.load_optimizer_state(&opt).unwrap();
+    let err = checkpoint::save(&run, s.method.as_ref(), &state).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            carve::Error::NonFiniteState {
+                group: "optimizer state",
+                ..
+            }
+        ) && err.to_string().contains(&format!("`{name}`")),
+        "{err}"
+    );
+
+    let s = Session::open(&run, candle_core::Device::Cpu).unwrap();
+    let vm = s.method.varmaps()[0];
+    let data = vm.data().lock().unwrap();
+    let (name, var) = data.iter().next().unwrap();
+    let poisoned = (var.as_tensor().zeros_like().unwrap() / 0.0).unwrap();
+    var.set(&poisoned).unwrap();
+    let name = name.clone();
+    drop(data);
+    let err = checkpoint::save(&run, s.method.as_ref(), &state).unwrap_err();
+    let n = poisoned.elem_count();
+    assert!(
+        err.to_string().contains(&format!(
+            "parameter `{name}` has {n} non-finite values of {n}"
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(run.join("checkpoint/model.safetensors")).unwrap(),
+        before
+    );
+    assert!(!run.join("checkpoint.tmp").exists());
+}
+
+/// Every checkpoint file is listed with its SHA-256, and the list matches the files.
+#[test]
+fn checkpoints_record_the_hash_of_each_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = train_into(
+        &configs_dir().join("betavae/pendulum.ron"),
+        &small(1),
+        dir.path(),
+    )
+    .unwrap();
+    let ckpt = run.join(checkpoint::DIR);
+    let hashes: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(ckpt.join(checkpoint::HASHES)).unwrap())
+            .unwrap();
+    let names: Vec<&str> = hashes.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [checkpoint::MODEL, checkpoint::OPTIMIZER, checkpoint::STATE]
+    );
+    for h in hashes.values() {
+        assert!(
+            h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()),
+            "{h}"
+        );
+    }
 }

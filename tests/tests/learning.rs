@@ -59,6 +59,7 @@ fn a_small_vae_reconstructs_two_different_images() {
         TrainOptions {
             out_dir: Some(dir.path().into()),
             resume: None,
+            overwrite: false,
             device: candle_core::Device::Cpu,
             progress: false,
         },

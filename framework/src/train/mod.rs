@@ -2,15 +2,18 @@
 //!
 //! ```text
 //! RUN_DIR/config.ron        resolved config          RUN_DIR/metrics.jsonl   one JSON object per logged step
-//! RUN_DIR/checkpoint/       params, optimizer, step, RNG (atomic)
+//! RUN_DIR/checkpoint/       params, optimizer, step, RNG, SHA-256 of each (atomic, always finite)
+//! RUN_DIR/carve.lock        held by the one process that trains into the directory
 //! RUN_DIR/figures/*.png     reconstructions, traversals     RUN_DIR/summary.json   steps, time, throughput, metrics
 //! ```
 
 pub mod checkpoint;
+pub mod run_dir;
 mod sampler;
 mod session;
 
 pub use checkpoint::TrainState;
+pub use run_dir::RunLock;
 pub use sampler::EpochSampler;
 pub use session::Session;
 
@@ -35,6 +38,8 @@ pub struct TrainOptions {
     pub out_dir: Option<PathBuf>,
     /// Continue the run in this directory from its last checkpoint (its saved config is used).
     pub resume: Option<PathBuf>,
+    /// Replace the run already in `out_dir`; without it, a directory that holds a run is refused.
+    pub overwrite: bool,
     pub device: Device,
     pub progress: bool,
 }
@@ -45,7 +50,10 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
         "{}.tmp",
         path.extension().and_then(|e| e.to_str()).unwrap_or("")
     ));
-    std::fs::write(&tmp, contents).at(&tmp)?;
+    if let Err(e) = std::fs::write(&tmp, contents).at(&tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     std::fs::rename(&tmp, path).at(path)
 }
 
@@ -57,35 +65,134 @@ fn default_run_dir(name: &str) -> PathBuf {
     PathBuf::from("runs").join(format!("{name}-{secs}"))
 }
 
+/// A session ready to train, holding its run directory's lock, and where it starts.
+struct Start {
+    session: Session,
+    state: Option<TrainState>,
+    _lock: RunLock,
+}
+
+/// Opens `dir` to continue it: locks it, loads its last checkpoint with the optimizer state, and takes the
+/// step budget of `exp` (if given), recording it in the run's config. The budget may grow, not shrink; a
+/// budget equal to the checkpoint's step trains nothing and redoes the figures, evaluation and summary.
+fn resume(dir: &Path, exp: Option<Experiment>, device: &Device) -> Result<Start> {
+    if !dir.join(CONFIG_FILE).is_file() {
+        return Err(Error::Data(if dir.is_dir() {
+            format!("{}: not a run directory (no {CONFIG_FILE})", dir.display())
+        } else {
+            format!("{}: no such run directory", dir.display())
+        }));
+    }
+    let lock = RunLock::acquire(dir)?;
+    let mut session = Session::build(dir, device.clone())?;
+    let state = checkpoint::load(dir, session.method.as_mut(), device, true)?;
+    checkpoint::tidy(dir)?;
+    if let Some(mut given) = exp {
+        let steps = given.train.steps;
+        given.train.steps = session.exp.train.steps;
+        if given.to_ron()? != session.exp.to_ron()? {
+            log::warn!(
+                "the given config differs from {} beyond train.steps; the run's own config is used",
+                dir.join(CONFIG_FILE).display()
+            );
+        }
+        if steps != session.exp.train.steps {
+            session.exp.train.steps = steps;
+            if state.step <= steps {
+                write_atomic(&dir.join(CONFIG_FILE), session.exp.to_ron()?.as_bytes())?;
+            }
+        }
+    }
+    let steps = session.exp.train.steps;
+    if state.step > steps {
+        return Err(Error::msg(format!(
+            "{}: the run is already at step {}, past train.steps = {steps}; a run cannot be shortened \
+             (give train.steps >= {}, or evaluate the run as it is)",
+            dir.display(),
+            state.step,
+            state.step
+        )));
+    }
+    if state.step == steps {
+        log::info!(
+            "{} is already at step {steps}: nothing to train; redoing its figures, evaluation and summary",
+            dir.display()
+        );
+    } else {
+        log::info!("resuming {} at step {}", dir.display(), state.step);
+    }
+    Ok(Start {
+        session,
+        state: Some(state),
+        _lock: lock,
+    })
+}
+
+/// Creates and locks the run directory of a new run of `exp`.
+fn start_new(exp: Experiment, opts: &TrainOptions) -> Result<Start> {
+    run_dir::check_run_name(&exp.name)?;
+    let dir = opts
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| default_run_dir(&exp.name));
+    std::fs::create_dir_all(&dir).at(&dir)?;
+    let lock = RunLock::acquire(&dir)?;
+    run_dir::prepare_new_run(&dir, opts.overwrite)?;
+    std::fs::create_dir_all(dir.join("figures")).at(&dir)?;
+    write_atomic(&dir.join(CONFIG_FILE), exp.to_ron()?.as_bytes())?;
+    Ok(Start {
+        session: Session::new(exp, opts.device.clone(), dir)?,
+        state: None,
+        _lock: lock,
+    })
+}
+
+/// The error of a run that went non-finite in steps `first..=last`, saying which checkpoint survives.
+fn diverged(run_dir: &Path, first: usize, last: usize, kept_step: usize, cause: String) -> Error {
+    let kept = match checkpoint::find(run_dir) {
+        Some(dir) => format!(
+            "the last checkpoint, at step {kept_step}, is finite and kept in {}",
+            dir.display()
+        ),
+        None => "no checkpoint had been written yet".to_string(),
+    };
+    Error::Diverged {
+        first,
+        last,
+        cause,
+        kept,
+    }
+}
+
 /// Trains `exp` (or resumes `opts.resume`) to `exp.train.steps`; returns the run directory.
+///
+/// The run directory is locked for the whole call. Parameters and optimizer state are checked finite at
+/// every checkpoint (and so before the final figures and evaluation); a non-finite loss or state stops the
+/// run with [`Error::Diverged`] and leaves the last finite checkpoint in place.
 pub fn train(exp: Option<Experiment>, opts: TrainOptions) -> Result<PathBuf> {
     crate::runtime::init_cpu();
-    let (mut session, start) = match &opts.resume {
+    let Start {
+        mut session,
+        state,
+        _lock,
+    } = match &opts.resume {
         Some(dir) => {
-            let mut s = Session::open(dir, opts.device.clone())?;
-            if let Some(exp) = exp {
-                // A resumed run keeps its own config except for the step budget, which may be extended.
-                s.exp.train.steps = exp.train.steps;
+            if opts.overwrite {
+                return Err(Error::msg(
+                    "overwrite replaces a run and resume continues one: give only one of them",
+                ));
             }
-            let state = checkpoint::load(dir, s.method.as_mut(), &opts.device, true)?;
-            log::info!("resuming {} at step {}", dir.display(), state.step);
-            (s, Some(state))
+            resume(dir, exp, &opts.device)?
         }
-        None => {
-            let exp = exp.ok_or_else(|| Error::msg("train needs a config or --resume RUN_DIR"))?;
-            let dir = opts
-                .out_dir
-                .clone()
-                .unwrap_or_else(|| default_run_dir(&exp.name));
-            std::fs::create_dir_all(dir.join("figures")).at(&dir)?;
-            write_atomic(&dir.join(CONFIG_FILE), exp.to_ron()?.as_bytes())?;
-            (Session::new(exp, opts.device.clone(), dir)?, None)
-        }
+        None => start_new(
+            exp.ok_or_else(|| Error::msg("train needs a config or --resume RUN_DIR"))?,
+            &opts,
+        )?,
     };
     let tc = session.exp.train.clone();
-    let (first_step, mut rng) = match start {
-        Some(s) => (s.step, s.rng),
-        None => (0, Rng::derived(tc.seed, 1)),
+    let (first_step, mut rng, prior_seconds, prior_samples) = match state {
+        Some(s) => (s.step, s.rng, s.train_seconds, s.samples),
+        None => (0, Rng::derived(tc.seed, 1), 0.0, 0),
     };
     let metrics_path = session.run_dir.join(METRICS_FILE);
     truncate_metrics(&metrics_path, first_step)?;
@@ -101,17 +208,31 @@ pub fn train(exp: Option<Experiment>, opts: TrainOptions) -> Result<PathBuf> {
     let mut scratch = Vec::new();
     let t_start = Instant::now();
     let mut window = (Instant::now(), 0usize);
-    let mut trained_samples = 0usize;
+    let mut trained_samples = prior_samples;
     let mut last_report = StepReport::default();
+    // The step of the newest checkpoint, whose parameters and optimizer state are known to be finite.
+    let mut finite_at = first_step;
 
     for step in first_step..tc.steps {
+        let done = step + 1;
         session.method.set_lr_scale(tc.lr_schedule.scale(step));
         let rows = sampler.batch(step);
         let batch = make_batch(session.data.as_ref(), rows, &session.device, &mut scratch)?;
-        let report = session.method.train_step(&batch, step, &mut rng)?;
+        let report = match session.method.train_step(&batch, step, &mut rng) {
+            Err(Error::NonFinite { term, value, .. }) => {
+                let cause = format!("the loss term `{term}` is {value} at step {done}");
+                return Err(diverged(
+                    &session.run_dir,
+                    finite_at + 1,
+                    done,
+                    finite_at,
+                    cause,
+                ));
+            }
+            other => other?,
+        };
         window.1 += rows.len();
-        trained_samples += rows.len();
-        let done = step + 1;
+        trained_samples += rows.len() as u64;
         if done % tc.log_every.max(1) == 0 || done == tc.steps {
             let sps = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
             let mut line = Map::new();
@@ -126,23 +247,37 @@ pub fn train(exp: Option<Experiment>, opts: TrainOptions) -> Result<PathBuf> {
             window = (Instant::now(), 0);
         }
         last_report = report;
+        checkpoint::fault::kill_point("step", done);
         if done % tc.checkpoint_every.max(1) == 0 || done == tc.steps {
-            checkpoint::save(
-                &session.run_dir,
-                session.method.as_ref(),
-                &TrainState {
-                    step: done,
-                    rng: rng.clone(),
-                },
-            )?;
+            let state = TrainState {
+                step: done,
+                rng: rng.clone(),
+                train_seconds: prior_seconds + t_start.elapsed().as_secs_f64(),
+                samples: trained_samples,
+            };
+            match checkpoint::save(&session.run_dir, session.method.as_ref(), &state) {
+                Err(e @ Error::NonFiniteState { .. }) => {
+                    let cause = format!("after the update of step {done}, {e}");
+                    return Err(diverged(
+                        &session.run_dir,
+                        finite_at + 1,
+                        done,
+                        finite_at,
+                        cause,
+                    ));
+                }
+                other => other?,
+            }
+            finite_at = done;
         }
     }
     bar.finish_and_clear();
-    let wall = t_start.elapsed().as_secs_f64();
+    let session_seconds = t_start.elapsed().as_secs_f64();
+    let wall = prior_seconds + session_seconds;
     log::info!(
         "trained {} steps in {:.1}s; last: {}",
         tc.steps - first_step,
-        wall,
+        session_seconds,
         format_terms(&last_report)
     );
 
@@ -151,6 +286,7 @@ pub fn train(exp: Option<Experiment>, opts: TrainOptions) -> Result<PathBuf> {
     let scores = crate::eval::evaluate(&session, &eval.metrics, eval.split, eval.max_samples)?;
     let summary = json!({
         "steps": tc.steps,
+        // Training time over every session of the run (each counted up to its last checkpoint when killed).
         "wall_seconds": wall,
         "samples_per_sec": trained_samples as f64 / wall.max(1e-9),
         "metrics": scores,
@@ -188,6 +324,9 @@ fn truncate_metrics(path: &Path, keep_upto: usize) -> Result<()> {
         })
         .map(|l| format!("{l}\n"))
         .collect();
+    if kept.len() == text.len() {
+        return Ok(());
+    }
     write_atomic(path, kept.as_bytes())
 }
 

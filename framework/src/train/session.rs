@@ -41,13 +41,24 @@ impl Session {
 
     /// Rebuilds a run from its directory and loads its last checkpoint's parameters.
     pub fn open(run_dir: &Path, device: Device) -> Result<Self> {
-        let cfg = run_dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&cfg).at(&cfg)?;
-        let exp = Experiment::parse(&text, &cfg.display().to_string(), &[])?;
-        let mut s = Self::new(exp, device, run_dir.to_path_buf())?;
+        let mut s = Self::build(run_dir, device)?;
         let device = s.device.clone();
         super::checkpoint::load(run_dir, s.method.as_mut(), &device, false)?;
         Ok(s)
+    }
+
+    /// Rebuilds a run from its directory's config, freshly initialised.
+    pub(super) fn build(run_dir: &Path, device: Device) -> Result<Self> {
+        if !run_dir.is_dir() {
+            return Err(crate::error::Error::Data(format!(
+                "{}: no such run directory",
+                run_dir.display()
+            )));
+        }
+        let cfg = run_dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&cfg).at(&cfg)?;
+        let exp = Experiment::parse(&text, &cfg.display().to_string(), &[])?;
+        Self::new(exp, device, run_dir.to_path_buf())
     }
 
     /// `n` rows spread evenly over a split (its first rows are often near-duplicates, e.g. one pendulum
