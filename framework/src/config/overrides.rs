@@ -14,7 +14,16 @@ pub fn apply_override(root: &mut Value, assignment: &str) -> Result<()> {
         .split_once('=')
         .ok_or_else(|| err("expected KEY.PATH=VALUE".into()))?;
     let value = parse_value(raw.trim());
+    if path.trim().is_empty() {
+        return Err(err("empty key: expected KEY.PATH=VALUE".into()));
+    }
     let keys: Vec<&str> = path.trim().split('.').collect();
+    if keys.iter().any(|k| k.is_empty()) {
+        return Err(err(format!(
+            "`{}` has an empty segment between dots",
+            path.trim()
+        )));
+    }
     let mut node = root;
     for (i, key) in keys.iter().enumerate() {
         let last = i + 1 == keys.len();
@@ -99,6 +108,22 @@ mod tests {
             v["model"]["Elbo"]["encoder"]["Mlp"]["hidden"],
             json!([512, 256])
         );
+    }
+
+    #[test]
+    fn malformed_assignments_are_named() {
+        let mut v = json!({"train": {"steps": 10, "hidden": [1, 2]}});
+        for (bad, needle) in [
+            ("train.steps", "KEY.PATH=VALUE"),
+            ("=3", "empty key"),
+            ("train..steps=3", "empty segment"),
+            ("train.hidden.2=3", "index 2 out of range (length 2)"),
+            ("train.hidden.x=3", "expected a list index"),
+            ("train.steps.deep=3", "cannot descend"),
+        ] {
+            let e = apply_override(&mut v, bad).unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains(needle), "{bad}: {e}");
+        }
     }
 
     #[test]

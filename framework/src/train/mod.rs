@@ -82,6 +82,12 @@ pub fn train(exp: Option<Experiment>, opts: TrainOptions) -> Result<PathBuf> {
             (Session::new(exp, opts.device.clone(), dir)?, None)
         }
     };
+    crate::config::check_run(
+        &session.exp,
+        session.data.as_ref(),
+        session.method.as_ref(),
+        &session.device,
+    )?;
     let tc = session.exp.train.clone();
     let (first_step, mut rng) = match start {
         Some(s) => (s.step, s.rng),

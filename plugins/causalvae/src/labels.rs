@@ -5,6 +5,23 @@ use candle_core::Tensor;
 use carve::{Error, Result};
 use serde::{Deserialize, Serialize};
 
+/// Ok when the data has no labels or one label column per concept; otherwise an error naming `who`'s
+/// `concepts` and the label columns. Components that read the labels call it in `build`.
+pub fn check_concepts(who: &str, concepts: usize, spec: &carve::data::DataSpec) -> Result<()> {
+    let labels = &spec.label_names;
+    if labels.is_empty() || labels.len() == concepts {
+        return Ok(());
+    }
+    Err(Error::Config {
+        location: format!("model {who}"),
+        message: format!(
+            "`concepts` is {concepts} but the data has {} label columns ({}): concepts are matched to labels one to one",
+            labels.len(),
+            labels.join(", ")
+        ),
+    })
+}
+
 /// `(centre, half_range)` per concept; empty = no labels (the unsupervised ablation: ũ = 0).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
