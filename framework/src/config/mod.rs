@@ -151,7 +151,7 @@ impl Experiment {
         }
         let exp: Experiment = ron::Options::default()
             .from_str(text)
-            .map_err(|e| describe_ron_error(origin, &e))?;
+            .map_err(|e| describe_ron_error(origin, text, &e))?;
         let exp = if overrides.is_empty() {
             exp
         } else {
@@ -217,9 +217,17 @@ fn line_col(prefix: &[u8]) -> (usize, usize) {
 }
 
 /// `file:line:col: message`, with "did you mean" for unknown names.
-fn describe_ron_error(origin: &str, e: &ron::error::SpannedError) -> Error {
+fn describe_ron_error(origin: &str, text: &str, e: &ron::error::SpannedError) -> Error {
     let pos = e.span.start;
     let location = format!("{origin}:{}:{}", pos.line, pos.col);
+    // The line at fault, so that a bare "Expected integer" shows its field and value.
+    let line = text
+        .lines()
+        .nth(pos.line.saturating_sub(1))
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && l.chars().count() <= 120)
+        .map(|l| format!(" (in `{l}`)"))
+        .unwrap_or_default();
     let message = match &e.code {
         ron::Error::NoSuchEnumVariant {
             expected, found, ..
@@ -235,7 +243,7 @@ fn describe_ron_error(origin: &str, e: &ron::error::SpannedError) -> Error {
                     let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
                     unknown_name(what, &found, &expected)
                 }
-                None => text,
+                None => format!("{text}{line}"),
             }
         }
     };
