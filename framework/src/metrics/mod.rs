@@ -254,23 +254,6 @@ pub fn compute_with_model(
     Ok(out)
 }
 
-#[cfg(test)]
-mod needs_tests {
-    #[test]
-    fn every_registered_metric_declares_its_needs() {
-        for m in super::registered() {
-            assert!(
-                super::NEEDS.iter().any(|(n, _)| *n == m.name),
-                "metric `{}` has no entry in NEEDS",
-                m.name
-            );
-        }
-        for (n, _) in super::NEEDS {
-            super::find(n).unwrap();
-        }
-    }
-}
-
 /// Registers a metric function under a name.
 #[macro_export]
 macro_rules! register_metric {
@@ -297,4 +280,21 @@ macro_rules! register_model_metric {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod needs_tests {
+    #[test]
+    fn every_registered_metric_declares_its_needs() {
+        for m in super::registered() {
+            assert!(
+                super::NEEDS.iter().any(|(n, _)| *n == m.name),
+                "metric `{}` has no entry in NEEDS",
+                m.name
+            );
+        }
+        for (n, _) in super::NEEDS {
+            super::find(n).unwrap();
+        }
+    }
 }

@@ -356,3 +356,25 @@ fn concepts_that_do_not_match_the_labels_are_named() {
         &["CausalVaeMask", "`concepts` is 2", "4 label columns"],
     );
 }
+
+#[test]
+fn every_shipped_config_passes_the_config_checks() {
+    // The checks refuse bad input only: every config the project ships reads and checks clean.
+    carve_plugins::link();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+    let mut pending = vec![root];
+    let mut seen = 0;
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "ron") {
+                carve::config::Experiment::load(&path, &[])
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 0, "no configs found");
+}
