@@ -85,6 +85,14 @@ impl Params {
 
     /// Creates the parameter `name` with `shape`, or returns it if it exists with that shape.
     pub fn get(&self, shape: &[usize], name: &str, init: Init) -> Result<Tensor> {
+        if let Init::Uniform { bound } = init {
+            if !bound.is_finite() {
+                return Err(Error::msg(format!(
+                    "parameter `{}` {shape:?} would start in U(±{bound}): its layer has no inputs (check latent_dim and the layer sizes)",
+                    self.path(name)
+                )));
+            }
+        }
         self.get_or_create(shape, name, |n| {
             let mut rng = self.store.rng.lock().expect("rng lock");
             match init {
@@ -109,13 +117,8 @@ impl Params {
     }
 
     /// Counts a new parameter of `shape` against [`MAX_PARAMETERS`]; its element count, or an error naming it
-    /// when a dimension is 0 or the model would grow past the bound.
+    /// when the model would grow past the bound.
     fn admit(&self, path: &str, shape: &[usize]) -> Result<usize> {
-        if shape.contains(&0) {
-            return Err(Error::msg(format!(
-                "parameter `{path}` would have shape {shape:?}: a layer size is 0 (check latent_dim and the hidden sizes)"
-            )));
-        }
         let mut count = self.store.count.lock().expect("count lock");
         let total = shape
             .iter()
@@ -175,13 +178,15 @@ mod tests {
     }
 
     #[test]
-    fn a_zero_dimension_is_an_error_naming_the_parameter() {
+    fn a_layer_without_inputs_is_an_error_naming_the_parameter() {
         let e = store()
-            .pp("encoder")
-            .get(&[0, 4], "weight", Init::torch_default(0))
+            .pp("decoder")
+            .get(&[4], "bias", Init::torch_default(0))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("encoder.weight") && e.contains("[0, 4]"), "{e}");
+        assert!(e.contains("decoder.bias") && e.contains("no inputs"), "{e}");
+        // An empty parameter is fine (e.g. a graph over zero nodes).
+        store().get(&[0, 0], "A", Init::Const(0.0)).unwrap();
     }
 
     #[test]

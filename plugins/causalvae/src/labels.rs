@@ -86,3 +86,25 @@ pub fn half_sq_dist(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let bsz = a.dims()[0];
     Ok(((a - b)?.sqr()?.reshape((bsz, ()))?.sum(1)? * 0.5)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concepts_must_match_the_label_columns_when_there_are_labels() {
+        let mut spec = carve::data::DataSpec::default();
+        check_concepts("CausalVaeMask", 2, &spec).unwrap();
+        spec.label_names = ["a", "b", "c", "d"].map(String::from).to_vec();
+        check_concepts("CausalVaeMask", 4, &spec).unwrap();
+        let e = check_concepts("CausalVaeMask", 2, &spec)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("CausalVaeMask")
+                && e.contains("`concepts` is 2")
+                && e.contains("4 label columns (a, b, c, d)"),
+            "{e}"
+        );
+    }
+}

@@ -404,3 +404,13 @@ fn carve_data_with_a_bad_set_names_it() {
         assert!(!out.exists(), "--set {set}: data written");
     }
 }
+
+#[test]
+fn a_synthetic_dataset_past_the_memory_bound_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SMALL_CONFIG.replace(
+        r#"{"Pendulum": (size: 32, channels: 3)}"#,
+        r#"{"Synthetic": (n_train: 100000000, n_test: 1000)}"#,
+    );
+    train_fails(dir.path(), &config, &["Synthetic", "n_train", "8 GiB"]);
+}
