@@ -2,7 +2,8 @@
 //!
 //! Components are named in typetag's map form, `{"Mlp": (hidden: [900, 300])}`, everywhere. `--set a.b=value`
 //! overrides any field; parse errors carry line and column; unknown component names list the closest
-//! registered names.
+//! registered names. A config is checked when it is read and again against its data and model before step 1
+//! (see `validate`): nothing is clamped, a bad size or name fails before training.
 
 mod overrides;
 mod validate;

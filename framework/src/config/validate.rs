@@ -390,4 +390,38 @@ mod tests {
             .to_string();
         assert!(e.contains("train.batch_size"), "{e}");
     }
+
+    #[test]
+    fn an_empty_split_is_refused_by_name() {
+        use crate::data::{ArrayDataset, DataSpec, Observations};
+        let exp = Experiment::parse(GOOD, "t.ron", &[]).unwrap();
+        let spec = DataSpec {
+            obs_shape: vec![3],
+            factor_names: vec!["f".into()],
+            ..Default::default()
+        };
+        let method = exp
+            .model
+            .build(&crate::method::MethodContext {
+                spec: &spec,
+                device: Device::Cpu,
+                seed: 0,
+                optimizer: &exp.train.optimizer,
+                label_stats: None,
+            })
+            .unwrap();
+        let obs = || Observations::F32(vec![0.5; 12]);
+        let factors = Some(vec![0.0; 4]);
+        let no_test =
+            ArrayDataset::new(spec.clone(), obs(), factors.clone(), None, vec![]).unwrap();
+        let e = check_run(&exp, &no_test, method.as_ref(), &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Synthetic: the test split is empty"), "{e}");
+        let no_train = ArrayDataset::new(spec, obs(), factors, None, vec![0, 1, 2, 3]).unwrap();
+        let e = check_run(&exp, &no_train, method.as_ref(), &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the train split is empty"), "{e}");
+    }
 }
