@@ -131,12 +131,16 @@ fn find_non_finite(v: &ron::Value, path: &mut Vec<String>) -> Option<(String, f6
     }
 }
 
-/// The registered name of the config's dataset, e.g. `ImageFolder`, for messages.
-fn dataset_name(exp: &Experiment) -> String {
-    serde_json::to_value(&exp.data)
+/// The registered name of a component config, e.g. `ImageFolder`, for messages.
+fn component_name(config: &impl serde::Serialize, fallback: &str) -> String {
+    serde_json::to_value(config)
         .ok()
         .and_then(|v| v.as_object().and_then(|m| m.keys().next().cloned()))
-        .unwrap_or_else(|| "the dataset".into())
+        .unwrap_or_else(|| fallback.into())
+}
+
+fn dataset_name(exp: &Experiment) -> String {
+    component_name(&exp.data, "the dataset")
 }
 
 /// Checks `exp` against its built dataset and method, before the first training step: the splits it trains,
@@ -194,7 +198,10 @@ pub fn check_metrics(
             if let Some(missing) = probe.lacks(*need)? {
                 return Err(invalid(
                     "eval.metrics",
-                    format!("metric `{metric}` needs {missing}; {name} with this model has none"),
+                    format!(
+                        "metric `{metric}` needs {missing}, which this run ({name} data, {} model) lacks",
+                        component_name(&exp.model, "its")
+                    ),
                 ));
             }
         }
