@@ -27,7 +27,15 @@ impl Rng {
         (0..n).map(|_| StandardNormal.sample(&mut self.0)).collect()
     }
 
+    /// `n` draws from U(lo, hi) for finite `lo` ≤ `hi`; `lo` repeated when the range is a single point.
     pub fn uniform_vec(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+        debug_assert!(
+            lo.is_finite() && hi.is_finite() && lo <= hi,
+            "U({lo}, {hi})"
+        );
+        if lo >= hi {
+            return vec![lo; n];
+        }
         (0..n).map(|_| self.0.random_range(lo..hi)).collect()
     }
 
@@ -57,6 +65,15 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_single_point_range_repeats_it() {
+        assert_eq!(Rng::new(1).uniform_vec(3, 0.5, 0.5), vec![0.5; 3]);
+        assert!(Rng::new(1)
+            .uniform_vec(100, -1.0, 1.0)
+            .iter()
+            .all(|v| (-1.0..1.0).contains(v)));
+    }
 
     #[test]
     fn state_round_trips_through_json() {

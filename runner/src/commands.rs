@@ -90,9 +90,13 @@ pub fn eval(
     }
     let session = Session::open(run_dir, carve::runtime::device(device)?)?;
     let names = metrics.unwrap_or_else(|| session.exp.eval.metrics.clone());
-    for n in &names {
-        carve::metrics::find(n)?;
-    }
+    carve::config::check_metrics(
+        &session.exp,
+        &names,
+        session.data.as_ref(),
+        session.method.as_ref(),
+        &session.device,
+    )?;
     let inputs = carve::eval::collect(&session, split, session.exp.eval.max_samples)?;
     let scores =
         carve::metrics::compute_with_model(&names, &inputs, &session).with_context(|| {
@@ -133,14 +137,21 @@ fn dataset_config(name: &str, set: &[String]) -> Result<Box<dyn DatasetConfig>> 
     for s in set {
         apply_override(&mut value, s).or_else(|_| {
             // Fields left at their defaults are absent from `{}`: add them directly.
-            let (k, v) = s.split_once('=').context("expected KEY=VALUE")?;
+            let (k, v) = s
+                .split_once('=')
+                .with_context(|| format!("--set {s}: expected KEY=VALUE"))?;
             let parsed: serde_json::Value =
                 v.parse().unwrap_or(serde_json::Value::String(v.into()));
             value[*canonical][k] = parsed;
             anyhow::Ok(())
         })?;
     }
-    serde_json::from_value(value).with_context(|| format!("dataset `{canonical}` settings"))
+    serde_json::from_value(value).with_context(|| {
+        format!(
+            "dataset `{canonical}` settings (--set {})",
+            set.join(" --set ")
+        )
+    })
 }
 
 pub fn data(name: &str, out: &Path, set: &[String]) -> Result<()> {

@@ -13,8 +13,17 @@ pub fn apply_override(root: &mut Value, assignment: &str) -> Result<()> {
     let (path, raw) = assignment
         .split_once('=')
         .ok_or_else(|| err("expected KEY.PATH=VALUE".into()))?;
-    let value = parse_value(raw.trim());
+    let value = parse_value(raw.trim()).map_err(err)?;
+    if path.trim().is_empty() {
+        return Err(err("empty key: expected KEY.PATH=VALUE".into()));
+    }
     let keys: Vec<&str> = path.trim().split('.').collect();
+    if keys.iter().any(|k| k.is_empty()) {
+        return Err(err(format!(
+            "`{}` has an empty segment between dots",
+            path.trim()
+        )));
+    }
     let mut node = root;
     for (i, key) in keys.iter().enumerate() {
         let last = i + 1 == keys.len();
@@ -71,16 +80,24 @@ fn no_field<'a>(key: &str, keys: impl Iterator<Item = &'a String>) -> String {
     m + &format!(" (fields: {})", keys.join(", "))
 }
 
-/// RON literal (number, string, list, map); a bare word such as `Elu` or `cuda` is taken as a string.
-fn parse_value(raw: &str) -> Value {
+/// RON literal (number, string, list, map); a bare word such as `Elu` or `cuda`, or other text that does not
+/// read as RON (`my-run`), is taken as a string. Text opening a list, map, tuple or string must read.
+fn parse_value(raw: &str) -> std::result::Result<Value, String> {
     let bare_word = raw.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && raw != "true"
         && raw != "false";
     if bare_word {
-        return Value::String(raw.to_string());
+        return Ok(Value::String(raw.to_string()));
     }
-    ron::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
+    match ron::from_str::<Value>(raw) {
+        Ok(v) => Ok(v),
+        Err(e) if raw.starts_with(['[', '{', '(', '"']) => Err(format!(
+            "`{raw}` is not a RON or JSON value: {} (at column {})",
+            e.code, e.span.start.col
+        )),
+        Err(_) => Ok(Value::String(raw.to_string())),
+    }
 }
 
 #[cfg(test)]
@@ -99,6 +116,23 @@ mod tests {
             v["model"]["Elbo"]["encoder"]["Mlp"]["hidden"],
             json!([512, 256])
         );
+    }
+
+    #[test]
+    fn malformed_assignments_are_named() {
+        let mut v = json!({"train": {"steps": 10, "hidden": [1, 2]}});
+        for (bad, needle) in [
+            ("train.steps", "KEY.PATH=VALUE"),
+            ("=3", "empty key"),
+            ("train..steps=3", "empty segment"),
+            ("train.hidden.2=3", "index 2 out of range (length 2)"),
+            ("train.hidden.x=3", "expected a list index"),
+            ("train.steps.deep=3", "cannot descend"),
+            ("train.hidden=[1,", "not a RON or JSON value"),
+        ] {
+            let e = apply_override(&mut v, bad).unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains(needle), "{bad}: {e}");
+        }
     }
 
     #[test]

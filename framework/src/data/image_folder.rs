@@ -4,6 +4,10 @@
 //! every `test_every`-th file, in name order, goes to test). Labels come from `DIR/labels.csv` (columns
 //! `file, split, <label names...>`, as `carve data` writes) or, failing that, from CausalVAE-style file names
 //! `a_{u1}_{u2}_..._{uk}.png`. Labels double as factors.
+//!
+//! Refused with the offending folder, file, line or column named: a split with no images, an image of
+//! another size than the first, a file that does not decode, a label that is not a finite number, a file with
+//! no row in `labels.csv`, and more pixels than [`super::MAX_DATASET_BYTES`].
 
 use super::array::Observations;
 use super::{ArrayDataset, DataSpec, Dataset, DatasetConfig};
@@ -61,32 +65,50 @@ fn labels_from_name(name: &str) -> Option<Vec<f32>> {
 type LabelTable = (Vec<String>, HashMap<String, Vec<f32>>);
 
 fn read_labels_csv(path: &Path) -> Result<LabelTable> {
-    let mut rdr = csv::Reader::from_path(path)
-        .map_err(|e| Error::Data(format!("{}: {e}", path.display())))?;
-    let header = rdr
-        .headers()
-        .map_err(|e| Error::Data(format!("{}: {e}", path.display())))?
-        .clone();
+    let bad = |m: String| Error::Data(format!("{}: {m}", path.display()));
+    let mut rdr = csv::Reader::from_path(path).map_err(|e| bad(e.to_string()))?;
+    let header = rdr.headers().map_err(|e| bad(e.to_string()))?.clone();
     if header.len() < 3 || &header[0] != "file" || &header[1] != "split" {
-        return Err(Error::Data(format!(
-            "{}: expected columns `file,split,<labels...>`, got `{}`",
-            path.display(),
+        return Err(bad(format!(
+            "expected columns `file,split,<labels...>`, got `{}`",
             header.iter().collect::<Vec<_>>().join(",")
         )));
     }
-    let names = header.iter().skip(2).map(String::from).collect();
+    let names: Vec<String> = header.iter().skip(2).map(String::from).collect();
     let mut map = HashMap::new();
-    for (line, rec) in rdr.records().enumerate() {
-        let rec = rec.map_err(|e| Error::Data(format!("{}: {e}", path.display())))?;
+    for (i, rec) in rdr.records().enumerate() {
+        // Line 1 is the header.
+        let line = i + 2;
+        let rec = rec.map_err(|e| bad(format!("line {line}: {e}")))?;
         let vals = rec
             .iter()
             .skip(2)
-            .map(|v| v.parse::<f32>())
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::Data(format!("{}: row {}: {e}", path.display(), line + 2)))?;
+            .zip(&names)
+            .map(|(v, column)| match v.trim().parse::<f32>() {
+                Ok(x) if x.is_finite() => Ok(x),
+                Ok(x) => Err(bad(format!(
+                    "line {line}, column `{column}`: label is {x}; labels must be finite numbers"
+                ))),
+                Err(_) => Err(bad(format!(
+                    "line {line}, column `{column}`: `{v}` is not a number"
+                ))),
+            })
+            .collect::<Result<Vec<_>>>()?;
         map.insert(rec[0].to_string(), vals);
     }
     Ok((names, map))
+}
+
+/// The split folder `dir`'s PNG files, an error naming it when it has none.
+fn split_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let files = png_files(dir)?;
+    if files.is_empty() {
+        return Err(Error::Data(format!(
+            "{}: no PNG files in this split folder; train/ and test/ both need images",
+            dir.display()
+        )));
+    }
+    Ok(files)
 }
 
 /// Reads the folder into memory.
@@ -99,23 +121,43 @@ pub fn load(dir: &Path, test_every: usize) -> Result<ArrayDataset> {
     }
     let (train, test) = (dir.join("train"), dir.join("test"));
     let mut files: Vec<(PathBuf, bool)> = Vec::new();
-    if train.is_dir() && test.is_dir() {
-        files.extend(png_files(&train)?.into_iter().map(|p| (p, false)));
-        files.extend(png_files(&test)?.into_iter().map(|p| (p, true)));
-    } else {
-        let every = test_every.max(1);
-        files.extend(
-            png_files(dir)?
-                .into_iter()
-                .enumerate()
-                .map(|(i, p)| (p, i % every == every - 1)),
-        );
-    }
-    if files.is_empty() {
-        return Err(Error::Data(format!(
-            "{}: no PNG files found",
-            dir.display()
-        )));
+    match (train.is_dir(), test.is_dir()) {
+        (true, true) => {
+            files.extend(split_files(&train)?.into_iter().map(|p| (p, false)));
+            files.extend(split_files(&test)?.into_iter().map(|p| (p, true)));
+        }
+        (true, false) | (false, true) => {
+            let (has, lacks) = if train.is_dir() {
+                ("train", "test")
+            } else {
+                ("test", "train")
+            };
+            return Err(Error::Data(format!(
+                "{}: has a {has}/ folder but no {lacks}/ folder; give both, or put every image in the folder itself",
+                dir.display()
+            )));
+        }
+        (false, false) => {
+            if test_every < 2 {
+                return Err(Error::Data(format!(
+                    "{}: test_every must be at least 2 (every n-th file goes to the test split), got {test_every}",
+                    dir.display()
+                )));
+            }
+            let all = png_files(dir)?;
+            if all.len() < test_every {
+                return Err(Error::Data(format!(
+                    "{}: {} PNG files, fewer than test_every = {test_every}, leave the test split empty (no PNG files at all if 0)",
+                    dir.display(),
+                    all.len()
+                )));
+            }
+            files.extend(
+                all.into_iter()
+                    .enumerate()
+                    .map(|(i, p)| (p, i % test_every == test_every - 1)),
+            );
+        }
     }
     let csv = dir.join("labels.csv");
     let labels_csv = if csv.exists() {
@@ -139,11 +181,18 @@ pub fn load(dir: &Path, test_every: usize) -> Result<ArrayDataset> {
         };
         let s = vec![c, img.height() as usize, img.width() as usize];
         match &shape {
-            None => shape = Some(s.clone()),
+            None => {
+                super::check_dataset_bytes("ImageFolder", files.len(), bytes.len())?;
+                obs.reserve_exact(files.len() * bytes.len());
+                shape = Some(s.clone());
+            }
             Some(prev) if *prev != s => {
                 return Err(Error::Shape {
                     context: format!("image {}", path.display()),
-                    expected: format!("{prev:?} like the first image"),
+                    expected: format!(
+                        "{prev:?} (channels, height, width) like the first image {}",
+                        files[0].0.display()
+                    ),
                     got: format!("{s:?}"),
                 })
             }
@@ -168,14 +217,24 @@ pub fn load(dir: &Path, test_every: usize) -> Result<ArrayDataset> {
                     .cloned()
                     .ok_or_else(|| Error::Data(format!("{}: no row for `{file}`", csv.display())))?
             }
-            None => labels_from_name(&file).unwrap_or_default(),
+            None => {
+                let lab = labels_from_name(&file).unwrap_or_default();
+                if lab.iter().any(|v| !v.is_finite()) {
+                    return Err(Error::Data(format!(
+                        "{}: the labels in its name are {lab:?}; labels must be finite numbers",
+                        path.display()
+                    )));
+                }
+                lab
+            }
         };
         if row == 0 && labels_csv.is_none() {
             label_names = (0..lab.len()).map(|i| format!("label{i}")).collect();
         }
         if lab.len() != label_names.len() {
             return Err(Error::Data(format!(
-                "{file}: {} labels, expected {} like the first file",
+                "{}: {} labels in its name, expected {} like the first file",
+                path.display(),
                 lab.len(),
                 label_names.len()
             )));
@@ -208,6 +267,60 @@ pub fn load(dir: &Path, test_every: usize) -> Result<ArrayDataset> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `files` as (split folder, name) with 2×2 images.
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["train", "test"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        for (sub, name) in files {
+            image::RgbImage::from_pixel(2, 2, image::Rgb([1, 2, 3]))
+                .save(dir.path().join(sub).join(name))
+                .unwrap();
+        }
+        dir
+    }
+
+    fn load_err(dir: &Path) -> String {
+        load(dir, 4).err().expect("should fail").to_string()
+    }
+
+    #[test]
+    fn an_empty_split_folder_is_named() {
+        let d = folder(&[("train", "a_1.png")]);
+        let e = load_err(d.path());
+        assert!(e.contains("test") && e.contains("no PNG files"), "{e}");
+        let d = folder(&[("test", "a_1.png")]);
+        assert!(load_err(d.path()).contains("train"));
+    }
+
+    #[test]
+    fn labels_must_be_finite_numbers_named_by_line_and_column() {
+        let d = folder(&[("train", "x.png"), ("train", "y.png"), ("test", "z.png")]);
+        let csv = d.path().join("labels.csv");
+        for (row, needle) in [
+            ("y.png,train,2,NaN", "line 3, column `b`: label is NaN"),
+            (
+                "y.png,train,two,1",
+                "line 3, column `a`: `two` is not a number",
+            ),
+        ] {
+            std::fs::write(
+                &csv,
+                format!("file,split,a,b\nx.png,train,1,1\n{row}\nz.png,test,3,3\n"),
+            )
+            .unwrap();
+            let e = load_err(d.path());
+            assert!(e.contains("labels.csv") && e.contains(needle), "{e}");
+        }
+        let d = folder(&[
+            ("train", "a_1.png"),
+            ("train", "a_inf.png"),
+            ("test", "a_2.png"),
+        ]);
+        assert!(load_err(d.path()).contains("a_inf.png"));
+    }
 
     #[test]
     fn parses_causalvae_file_names() {

@@ -17,6 +17,23 @@ use crate::error::{Error, Result};
 use candle_core::{Device, Tensor};
 use std::sync::Arc;
 
+/// The most bytes a dataset may hold in memory (8 GiB): a config asking for more is refused before anything
+/// is allocated, instead of aborting on a failed allocation.
+pub const MAX_DATASET_BYTES: usize = 8 << 30;
+
+/// Ok when `rows` rows of `bytes_per_row` bytes each fit in [`MAX_DATASET_BYTES`]; otherwise an error naming
+/// `what` and the size it would take.
+pub fn check_dataset_bytes(what: &str, rows: usize, bytes_per_row: usize) -> Result<()> {
+    match rows.checked_mul(bytes_per_row) {
+        Some(total) if total <= MAX_DATASET_BYTES => Ok(()),
+        total => Err(Error::Data(format!(
+            "{what}: {rows} rows × {bytes_per_row} bytes = {} would exceed the {} GiB bound on a dataset held in memory",
+            total.map_or("more than 2^64 bytes".to_string(), |t| format!("{:.1} GiB", t as f64 / (1u64 << 30) as f64)),
+            MAX_DATASET_BYTES >> 30
+        ))),
+    }
+}
+
 /// Which rows of a dataset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
 pub enum Split {
@@ -182,4 +199,23 @@ pub fn make_batch(
 pub trait DatasetConfig: std::fmt::Debug + Send + Sync {
     /// Builds (generates or loads) the dataset. `seed` drives any randomness.
     fn build(&self, seed: u64) -> Result<Arc<dyn Dataset>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dataset_bytes_are_bounded_without_overflow() {
+        check_dataset_bytes("small", 1000, 1000).unwrap();
+        check_dataset_bytes("edge", MAX_DATASET_BYTES, 1).unwrap();
+        let e = check_dataset_bytes("big", MAX_DATASET_BYTES, 2)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("big") && e.contains("8 GiB"), "{e}");
+        let e = check_dataset_bytes("vast", usize::MAX, 3)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("vast") && e.contains("2^64"), "{e}");
+    }
 }

@@ -11,7 +11,8 @@ use candle_core::{CpuStorage, DType, Device, Layout, Shape, Tensor};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// Written `Bernoulli` or `Gaussian(std: 0.1)` in a config.
+#[derive(Clone, Debug, Default, Serialize)]
 pub enum Likelihood {
     /// Bernoulli with logits (binary or [0, 1] images); nll = Σ BCEWithLogits.
     #[default]
@@ -57,6 +58,90 @@ impl Likelihood {
             Likelihood::Bernoulli => candle_nn::ops::sigmoid(params)?,
             Likelihood::Gaussian { .. } => params.clone(),
         })
+    }
+}
+
+/// The forms a config may write, for error messages.
+const FORMS: &str =
+    "`Bernoulli` or `Gaussian(std: <standard deviation>)`, e.g. `Gaussian(std: 0.1)`";
+
+/// The derived deserialiser, except that `Gaussian` written without its fields is told the valid forms
+/// rather than "Expected opening `(`".
+impl<'de> Deserialize<'de> for Likelihood {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::{EnumAccess, Error as _, MapAccess, VariantAccess, Visitor};
+        use std::cell::Cell;
+        use std::fmt;
+
+        #[derive(Deserialize)]
+        #[serde(variant_identifier)]
+        enum Kind {
+            Bernoulli,
+            Gaussian,
+        }
+
+        #[derive(Deserialize)]
+        #[serde(field_identifier, rename_all = "lowercase")]
+        enum Field {
+            Std,
+        }
+
+        /// The fields of `Gaussian`; records whether the input had any (a parenthesised body).
+        struct GaussianFields<'a>(&'a Cell<bool>);
+        impl<'de> Visitor<'de> for GaussianFields<'_> {
+            type Value = f64;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("the fields of `Gaussian`: `std`")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<f64, A::Error> {
+                self.0.set(true);
+                let mut std = None;
+                while let Some(Field::Std) = map.next_key()? {
+                    if std.is_some() {
+                        return Err(A::Error::duplicate_field("std"));
+                    }
+                    std = Some(map.next_value()?);
+                }
+                std.ok_or_else(|| A::Error::missing_field("std"))
+            }
+        }
+
+        struct LikelihoodVisitor;
+        impl<'de> Visitor<'de> for LikelihoodVisitor {
+            type Value = Likelihood;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "a likelihood: {FORMS}")
+            }
+            fn visit_enum<A: EnumAccess<'de>>(
+                self,
+                e: A,
+            ) -> std::result::Result<Likelihood, A::Error> {
+                let (kind, variant) = e.variant::<Kind>()?;
+                match kind {
+                    Kind::Bernoulli => variant.unit_variant().map(|()| Likelihood::Bernoulli),
+                    Kind::Gaussian => {
+                        let entered = Cell::new(false);
+                        variant
+                            .struct_variant(&["std"], GaussianFields(&entered))
+                            .map(|std| Likelihood::Gaussian { std })
+                            .map_err(|e| {
+                                if entered.get() {
+                                    e
+                                } else {
+                                    A::Error::custom(format!(
+                                        "`Gaussian` needs its standard deviation: write {FORMS}"
+                                    ))
+                                }
+                            })
+                    }
+                }
+            }
+        }
+
+        d.deserialize_enum("Likelihood", &["Bernoulli", "Gaussian"], LikelihoodVisitor)
     }
 }
 
@@ -368,6 +453,35 @@ mod simd {
 mod tests {
     use super::*;
     use candle_core::{Device, Var};
+
+    #[test]
+    fn both_forms_read_and_a_bare_gaussian_is_told_the_forms() {
+        let g: Likelihood = ron::from_str("Gaussian(std: 0.5)").unwrap();
+        assert!(matches!(g, Likelihood::Gaussian { std } if std == 0.5));
+        assert!(matches!(
+            ron::from_str::<Likelihood>("Bernoulli").unwrap(),
+            Likelihood::Bernoulli
+        ));
+        let e = ron::from_str::<Likelihood>("Gaussian")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("Gaussian(std: 0.1)") && e.contains("Bernoulli"),
+            "{e}"
+        );
+        let e = ron::from_str::<Likelihood>("Gaussian(sdt: 0.5)")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sdt"), "{e}");
+        let e = serde_json::from_str::<Likelihood>("\"Gaussian\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Gaussian(std: 0.1)"), "{e}");
+        let json = serde_json::to_string(&Likelihood::Gaussian { std: 0.25 }).unwrap();
+        assert!(
+            matches!(serde_json::from_str(&json).unwrap(), Likelihood::Gaussian { std } if std == 0.25)
+        );
+    }
 
     #[test]
     fn bernoulli_nll_matches_definition() {

@@ -94,6 +94,7 @@ pub struct ElboMethod {
 
 impl ElboMethod {
     pub fn new(cfg: &ElboParts, ctx: &MethodContext) -> Result<Self> {
+        super::check_latent_dim(cfg.latent_dim)?;
         let varmap = VarMap::new();
         let root = Params::new(varmap.clone(), ctx.device.clone(), ctx.seed);
         let bc = |name: &str| BuildContext {

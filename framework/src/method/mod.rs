@@ -64,6 +64,21 @@ pub fn total_loss(terms: &[Term]) -> Result<Tensor> {
     Ok(total)
 }
 
+/// The widest latent code a method may have.
+pub const MAX_LATENT_DIM: usize = 1 << 16;
+
+/// Ok for 1 ≤ `latent_dim` ≤ [`MAX_LATENT_DIM`]; otherwise an error naming `model.latent_dim`. Methods call it
+/// first in `build`, before any layer is sized from it.
+pub fn check_latent_dim(latent_dim: usize) -> Result<()> {
+    if (1..=MAX_LATENT_DIM).contains(&latent_dim) {
+        return Ok(());
+    }
+    Err(Error::Config {
+        location: "model.latent_dim".into(),
+        message: format!("must be between 1 and {MAX_LATENT_DIM}, got {latent_dim}"),
+    })
+}
+
 /// What a method config needs to build a method.
 pub struct MethodContext<'a> {
     pub spec: &'a DataSpec,
@@ -131,4 +146,22 @@ pub trait Method: Send {
 #[typetag::serde]
 pub trait MethodConfig: Debug + Send + Sync {
     fn build(&self, ctx: &MethodContext) -> Result<Box<dyn Method>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latent_dim_is_bounded_both_ways() {
+        check_latent_dim(1).unwrap();
+        check_latent_dim(MAX_LATENT_DIM).unwrap();
+        for bad in [0, MAX_LATENT_DIM + 1, 1_000_000_000] {
+            let e = check_latent_dim(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("model.latent_dim") && e.contains(&bad.to_string()),
+                "{e}"
+            );
+        }
+    }
 }

@@ -241,7 +241,79 @@ impl MetricInfo {
     pub fn needs_model(&self) -> bool {
         matches!(self.compute, Compute::Model(_))
     }
+
+    /// What the metric reads beyond the codes, so a run is checked against its data and model before it
+    /// trains (see [`NEEDS`]); none for a metric without an entry.
+    pub fn needs(&self) -> &'static [Need] {
+        NEEDS
+            .iter()
+            .find(|(name, _)| *name == self.name)
+            .map_or(&[], |(_, needs)| needs)
+    }
 }
+
+/// Something a metric reads besides the codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// The data's true factors.
+    Factors,
+    /// Supervision labels, or true factors in their place.
+    LabelsOrFactors,
+    /// The data's true causal graph over its factors.
+    TrueGraph,
+    /// A learned graph over the factors in the model ([`crate::method::Method::graph`]).
+    LearnedGraph,
+    /// The data's true latent-mechanism graphs.
+    TrueLatentGraphs,
+    /// Learned latent-mechanism graphs in the model ([`crate::method::Method::latent_graphs`]).
+    LearnedLatentGraphs,
+    /// A term the model reports when it evaluates a batch (e.g. `elbo`).
+    ModelTerm(&'static str),
+    /// A dataset that renders scenes from factor vectors.
+    Simulator,
+    /// A dataset that simulates do() in its own SCM and renders the result, with its true graph.
+    InterventionSimulator,
+    /// Causal nodes in the model, one per factor ([`crate::method::Method::node_values`]).
+    CausalNodes,
+    /// Tractable prior and posterior densities ([`crate::method::Method::log_importance_weights`]).
+    ImportanceWeights,
+}
+
+/// The needs of each built-in metric, by name.
+pub const NEEDS: &[(&str, &[Need])] = {
+    use Need::*;
+    &[
+        ("betavae_score", &[Simulator]),
+        ("cluster_accuracy", &[LabelsOrFactors]),
+        ("consistent_r", &[Factors, TrueLatentGraphs]),
+        ("dci", &[Factors]),
+        ("edge_auroc", &[TrueGraph, LearnedGraph]),
+        ("elbo", &[ModelTerm("elbo")]),
+        ("factorvae_score", &[Simulator]),
+        ("frechet", &[Factors]),
+        (
+            "intervention",
+            &[InterventionSimulator, Factors, CausalNodes],
+        ),
+        ("iw_loglik", &[ImportanceWeights]),
+        ("kl", &[ModelTerm("kl")]),
+        (
+            "latent_graph_shd",
+            &[Factors, TrueLatentGraphs, LearnedLatentGraphs],
+        ),
+        ("mcc", &[Factors]),
+        ("mcc_aligned", &[Factors]),
+        ("mic", &[LabelsOrFactors]),
+        ("mig", &[Factors]),
+        ("modularity", &[Factors]),
+        ("r", &[Factors]),
+        ("recon", &[ModelTerm("recon")]),
+        ("sap", &[Factors]),
+        ("shd_classical", &[TrueGraph, LearnedGraph]),
+        ("shd_elementwise", &[TrueGraph, LearnedGraph]),
+        ("tic", &[LabelsOrFactors]),
+    ]
+};
 
 inventory::collect!(MetricInfo);
 
@@ -392,5 +464,19 @@ mod tests {
         let f = inputs.factors.as_ref().unwrap();
         assert_eq!(f, &[0.0, 1.0, 0.0, 1.0, 2.0, 0.0, 2.0, 0.0]);
         assert_eq!(&inputs.codes[4..6], &[6.0, 0.0]); // row 3 moved up
+    }
+
+    #[test]
+    fn every_registered_metric_declares_its_needs() {
+        for m in registered() {
+            assert!(
+                NEEDS.iter().any(|(n, _)| *n == m.name),
+                "metric `{}` has no entry in NEEDS",
+                m.name
+            );
+        }
+        for (n, _) in NEEDS {
+            find(n).unwrap();
+        }
     }
 }

@@ -26,10 +26,17 @@ impl Init {
     }
 }
 
+/// The most parameters one store (one model, or one optimizer group of it) may hold: 2^29, i.e. 2 GiB of f32
+/// weights and 8 GiB with their gradients and Adam's two moments. A config past it is refused while the model is
+/// built, before the values are allocated.
+pub const MAX_PARAMETERS: usize = 1 << 29;
+
 struct Store {
     varmap: VarMap,
     device: Device,
     rng: Mutex<Rng>,
+    /// Parameters created so far.
+    count: Mutex<usize>,
 }
 
 /// A handle on a parameter store at some path prefix. Cloning is cheap.
@@ -46,6 +53,7 @@ impl Params {
                 varmap,
                 device,
                 rng: Mutex::new(Rng::new(seed)),
+                count: Mutex::new(0),
             }),
             prefix: String::new(),
         }
@@ -77,6 +85,14 @@ impl Params {
 
     /// Creates the parameter `name` with `shape`, or returns it if it exists with that shape.
     pub fn get(&self, shape: &[usize], name: &str, init: Init) -> Result<Tensor> {
+        if let Init::Uniform { bound } = init {
+            if !bound.is_finite() {
+                return Err(Error::msg(format!(
+                    "parameter `{}` {shape:?} would start in U(±{bound}): its layer has no inputs (check latent_dim and the layer sizes)",
+                    self.path(name)
+                )));
+            }
+        }
         self.get_or_create(shape, name, |n| {
             let mut rng = self.store.rng.lock().expect("rng lock");
             match init {
@@ -98,6 +114,25 @@ impl Params {
             });
         }
         self.get_or_create(shape, name, |_| values)
+    }
+
+    /// Counts a new parameter of `shape` against [`MAX_PARAMETERS`]; its element count, or an error naming it
+    /// when the model would grow past the bound.
+    fn admit(&self, path: &str, shape: &[usize]) -> Result<usize> {
+        let mut count = self.store.count.lock().expect("count lock");
+        let total = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .and_then(|n| n.checked_add(*count).map(|t| (n, t)));
+        match total {
+            Some((n, t)) if t <= MAX_PARAMETERS => {
+                *count = t;
+                Ok(n)
+            }
+            _ => Err(Error::msg(format!(
+                "parameter `{path}` of shape {shape:?} takes the model past {MAX_PARAMETERS} parameters, the bound on a model's size (check latent_dim and the layer sizes)"
+            ))),
+        }
     }
 
     /// A state tensor that is saved with the parameters but not trained (no gradient ever reaches it, so
@@ -126,9 +161,52 @@ impl Params {
             }
             return Ok(v.as_tensor().clone());
         }
-        let var = Var::from_vec(values(shape.iter().product()), shape, &self.store.device)?;
+        let n = self.admit(&path, shape)?;
+        let var = Var::from_vec(values(n), shape, &self.store.device)?;
         let t = var.as_tensor().clone();
         vars.insert(path, var);
         Ok(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> Params {
+        Params::new(VarMap::new(), Device::Cpu, 0)
+    }
+
+    #[test]
+    fn a_layer_without_inputs_is_an_error_naming_the_parameter() {
+        let e = store()
+            .pp("decoder")
+            .get(&[4], "bias", Init::torch_default(0))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("decoder.bias") && e.contains("no inputs"), "{e}");
+        // An empty parameter is fine (e.g. a graph over zero nodes).
+        store().get(&[0, 0], "A", Init::Const(0.0)).unwrap();
+    }
+
+    #[test]
+    fn the_budget_is_checked_before_allocating() {
+        let p = store();
+        p.get(&[4, 4], "small", Init::Const(0.0)).unwrap();
+        let e = p
+            .get(&[1 << 20, 1 << 20], "huge", Init::Const(0.0))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("huge") && e.contains(&MAX_PARAMETERS.to_string()),
+            "{e}"
+        );
+        let e = p
+            .get(&[usize::MAX, 2], "overflow", Init::Const(0.0))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("overflow"), "{e}");
+        // A refused parameter takes nothing from the budget.
+        p.get(&[8], "after", Init::Const(0.0)).unwrap();
     }
 }

@@ -85,6 +85,7 @@ fn resume(dir: &Path, exp: Option<Experiment>, device: &Device) -> Result<Start>
     }
     let lock = RunLock::acquire(dir)?;
     let mut session = Session::build(dir, device.clone())?;
+    check_before_step_one(&session)?;
     let state = checkpoint::load(dir, session.method.as_mut(), device, true)?;
     checkpoint::tidy(dir)?;
     if let Some(mut given) = exp {
@@ -135,16 +136,29 @@ fn start_new(exp: Experiment, opts: &TrainOptions) -> Result<Start> {
         .out_dir
         .clone()
         .unwrap_or_else(|| default_run_dir(&exp.name));
+    // Built and checked before anything is written, so a config its data cannot train leaves no folder.
+    let session = Session::new(exp, opts.device.clone(), dir.clone())?;
+    check_before_step_one(&session)?;
     std::fs::create_dir_all(&dir).at(&dir)?;
     let lock = RunLock::acquire(&dir)?;
     run_dir::prepare_new_run(&dir, opts.overwrite)?;
     std::fs::create_dir_all(dir.join("figures")).at(&dir)?;
-    write_atomic(&dir.join(CONFIG_FILE), exp.to_ron()?.as_bytes())?;
+    write_atomic(&dir.join(CONFIG_FILE), session.exp.to_ron()?.as_bytes())?;
     Ok(Start {
-        session: Session::new(exp, opts.device.clone(), dir)?,
+        session,
         state: None,
         _lock: lock,
     })
+}
+
+/// The config against its data, method and metrics: splits, batch size, each metric's needs.
+fn check_before_step_one(session: &Session) -> Result<()> {
+    crate::config::check_run(
+        &session.exp,
+        session.data.as_ref(),
+        session.method.as_ref(),
+        &session.device,
+    )
 }
 
 /// The error of a run that went non-finite in steps `first..=last`, saying which checkpoint survives.

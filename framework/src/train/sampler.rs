@@ -12,6 +12,8 @@ pub struct EpochSampler {
 }
 
 impl EpochSampler {
+    /// A config's batch size is checked to be in 1..=rows before training (see
+    /// [`crate::config::check_run`]); here it is only kept in that range, so no input can make a step panic.
     pub fn new(rows: Vec<usize>, batch: usize, seed: u64) -> Self {
         let batch = batch.clamp(1, rows.len().max(1));
         Self {
@@ -28,8 +30,11 @@ impl EpochSampler {
         (self.rows.len() / self.batch).max(1)
     }
 
-    /// The rows of training step `step`.
+    /// The rows of training step `step` (none when there are no rows).
     pub fn batch(&mut self, step: usize) -> &[usize] {
+        if self.rows.is_empty() {
+            return &[];
+        }
         let per = self.batches_per_epoch();
         let epoch = step / per;
         if self.epoch != Some(epoch) {
@@ -56,5 +61,10 @@ mod tests {
         let later = s.batch(7).to_vec();
         let mut fresh = EpochSampler::new((0..10).collect(), 3, 5);
         assert_eq!(fresh.batch(7), later.as_slice());
+    }
+
+    #[test]
+    fn no_rows_give_empty_batches() {
+        assert!(EpochSampler::new(Vec::new(), 4, 0).batch(3).is_empty());
     }
 }

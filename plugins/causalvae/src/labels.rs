@@ -5,6 +5,23 @@ use candle_core::Tensor;
 use carve::{Error, Result};
 use serde::{Deserialize, Serialize};
 
+/// Ok when the data has no labels or one label column per concept; otherwise an error naming `who`'s
+/// `concepts` and the label columns. Components that read the labels call it in `build`.
+pub fn check_concepts(who: &str, concepts: usize, spec: &carve::data::DataSpec) -> Result<()> {
+    let labels = &spec.label_names;
+    if labels.is_empty() || labels.len() == concepts {
+        return Ok(());
+    }
+    Err(Error::Config {
+        location: format!("model {who}"),
+        message: format!(
+            "`concepts` is {concepts} but the data has {} label columns ({}): concepts are matched to labels one to one",
+            labels.len(),
+            labels.join(", ")
+        ),
+    })
+}
+
 /// `(centre, half_range)` per concept; empty = no labels (the unsupervised ablation: ũ = 0).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -68,4 +85,26 @@ impl LabelScale {
 pub fn half_sq_dist(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let bsz = a.dims()[0];
     Ok(((a - b)?.sqr()?.reshape((bsz, ()))?.sum(1)? * 0.5)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concepts_must_match_the_label_columns_when_there_are_labels() {
+        let mut spec = carve::data::DataSpec::default();
+        check_concepts("CausalVaeMask", 2, &spec).unwrap();
+        spec.label_names = ["a", "b", "c", "d"].map(String::from).to_vec();
+        check_concepts("CausalVaeMask", 4, &spec).unwrap();
+        let e = check_concepts("CausalVaeMask", 2, &spec)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("CausalVaeMask")
+                && e.contains("`concepts` is 2")
+                && e.contains("4 label columns (a, b, c, d)"),
+            "{e}"
+        );
+    }
 }

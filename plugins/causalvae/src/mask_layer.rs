@@ -128,6 +128,8 @@ impl CausalLayerConfig for CausalVaeLayer {
                 got: ctx.latent_dim.to_string(),
             });
         }
+        // The label branch reads one label column per concept whenever the data has labels.
+        crate::labels::check_concepts("CausalVaeMask", n, ctx.spec)?;
         let k = ctx.latent_dim / n;
         let p = &ctx.params;
         let a0 = self.initial_graph.matrix(n)?;

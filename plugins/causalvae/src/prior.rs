@@ -79,6 +79,9 @@ impl PriorConfig for LabelConditional {
         self.alpha.check(self.concepts)?;
         self.beta.check(self.concepts)?;
         self.label_scale.check("LabelConditional")?;
+        if !self.label_scale.is_unsupervised() {
+            crate::labels::check_concepts("LabelConditional", self.concepts, ctx.spec)?;
+        }
         Ok(Box::new(self.clone()))
     }
 }

@@ -87,6 +87,7 @@ impl Default for LearningRates {
 #[typetag::serde(name = "Dear")]
 impl MethodConfig for Dear {
     fn build(&self, ctx: &MethodContext) -> Result<Box<dyn Method>> {
+        carve::method::check_latent_dim(self.latent_dim)?;
         Ok(Box::new(DearMethod::new(self, ctx)?))
     }
 }

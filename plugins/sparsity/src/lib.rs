@@ -80,6 +80,7 @@ fn minus_ten() -> f64 {
 #[typetag::serde(name = "MechanismSparsity")]
 impl MethodConfig for MechanismSparsity {
     fn build(&self, ctx: &MethodContext) -> Result<Box<dyn Method>> {
+        carve::method::check_latent_dim(self.latent_dim)?;
         Ok(Box::new(SparsityMethod::new(self, ctx)?))
     }
 }

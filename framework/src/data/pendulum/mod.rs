@@ -189,6 +189,9 @@ pub fn test_indices(n: usize) -> Vec<usize> {
     test
 }
 
+/// The largest image side rendered (the original is 96).
+pub const MAX_SIZE: u32 = 1024;
+
 fn validate(size: u32, channels: usize) -> Result<()> {
     if channels != 3 && channels != 4 {
         return Err(Error::Data(format!(
@@ -198,6 +201,11 @@ fn validate(size: u32, channels: usize) -> Result<()> {
     if size < 16 {
         return Err(Error::Data(format!(
             "Pendulum: size (= dpi of the 1-inch figure) must be at least 16, got {size}; the original is 96"
+        )));
+    }
+    if size > MAX_SIZE {
+        return Err(Error::Data(format!(
+            "Pendulum: size must be at most {MAX_SIZE} pixels, got {size}; the original is 96"
         )));
     }
     Ok(())
@@ -317,6 +325,11 @@ pub fn spec(size: u32, channels: usize) -> DataSpec {
 /// train/test split and a simulator for interventions.
 pub fn generate(size: u32, channels: usize) -> Result<ArrayDataset> {
     validate(size, channels)?;
+    crate::data::check_dataset_bytes(
+        &format!("Pendulum at size {size} with {channels} channels"),
+        N_IMAGES,
+        channels * (size * size) as usize,
+    )?;
     let scenes: Vec<PendulumScene> = pendulum_grid()
         .into_iter()
         .map(|(i, j)| PendulumScene::new(i as f64, j as f64))
@@ -396,6 +409,23 @@ crate::register_component!(
 mod tests {
     use super::*;
     use crate::data::Split;
+
+    #[test]
+    fn sizes_are_bounded_before_rendering() {
+        for (size, needle) in [
+            (0, "at least 16"),
+            (7, "at least 16"),
+            (10_000, "at most 1024"),
+        ] {
+            let e = generate(size, 3).err().expect("refused").to_string();
+            assert!(e.contains(needle) && e.contains(&size.to_string()), "{e}");
+        }
+        let e = generate(1000, 4).err().expect("refused").to_string();
+        assert!(
+            e.contains("Pendulum at size 1000") && e.contains("GiB"),
+            "{e}"
+        );
+    }
 
     fn reference_rows() -> Vec<csv::StringRecord> {
         let path = concat!(

@@ -376,6 +376,16 @@ impl Synthetic {
     /// Generates the training rows then the test rows.
     pub fn generate(&self) -> Result<ArrayDataset> {
         let spec = self.spec()?;
+        // Generated in f64, kept in f32: observations, up to two frames of latents, actions.
+        let floats = self
+            .x_dim
+            .saturating_add(self.z_dim.saturating_mul(2))
+            .saturating_add(self.a_dim);
+        crate::data::check_dataset_bytes(
+            "Synthetic (n_train + n_test rows)",
+            self.n_train.saturating_add(self.n_test),
+            floats.saturating_mul(12),
+        )?;
         let (train, test) = rayon::join(
             || self.generate_split(self.n_train, TRAIN_SEED),
             || self.generate_split(self.n_test, TEST_SEED),
