@@ -141,7 +141,11 @@ pub fn figures(run_dir: &Path, device: &str) -> Result<()> {
 /// An `--out` image path: its folder must exist and the path must not be a folder.
 fn check_out(out: &Path) -> Result<()> {
     if out.is_dir() {
-        bail!("--out {}: is a folder; give a file name such as {}", out.display(), out.join("figure.png").display());
+        bail!(
+            "--out {}: is a folder; give a file name such as {}",
+            out.display(),
+            out.join("figure.png").display()
+        );
     }
     match out.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(folder) if !folder.is_dir() => bail!(
@@ -209,7 +213,10 @@ fn parse_do(s: &str, names: &[String], nodes: usize) -> Result<carve::components
             })?,
     };
     if node >= nodes {
-        bail!("--do {s}: node {node} does not exist; the model has {nodes} nodes (0..={})", nodes - 1);
+        bail!(
+            "--do {s}: node {node} does not exist; the model has {nodes} nodes (0..={})",
+            nodes - 1
+        );
     }
     Ok(carve::components::Do { node, value })
 }

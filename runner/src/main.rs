@@ -102,8 +102,8 @@ enum Command {
         /// Values per latent (2..=100).
         #[arg(long, default_value_t = 10)]
         steps: usize,
-        /// Values sweep ±range.
-        #[arg(long, default_value_t = 3.0)]
+        /// Values sweep ±range (a finite number > 0).
+        #[arg(long, default_value_t = 3.0, allow_negative_numbers = true)]
         range: f32,
         #[arg(long, default_value = "cpu")]
         device: String,

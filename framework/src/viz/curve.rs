@@ -121,7 +121,8 @@ fn draw_legend(area: &Area, entries: &[(String, ShapeStyle)], (x, y): (i32, i32)
         .iter()
         .map(|(label, _)| Ok(text::width(label, SMALL)? as i32))
         .collect::<Result<Vec<_>>>()?;
-    let total: i32 = widths.iter().map(|w| SAMPLE + 6 + w).sum::<i32>() + SPACE * (entries.len() as i32 - 1);
+    let total: i32 =
+        widths.iter().map(|w| SAMPLE + 6 + w).sum::<i32>() + SPACE * (entries.len() as i32 - 1);
     let mut at = x - total / 2;
     let mid = y + SMALL as i32 / 2;
     for ((label, style), w) in entries.iter().zip(widths) {
@@ -180,24 +181,26 @@ fn draw_panel(area: &Area, s: &Series, window: usize) -> Result<()> {
     let (lo, hi) = value_range(&s.points);
     if wants_log(&s.points) {
         let y = (lo / 1.2..hi * 1.2).log_scale();
-        chart(area, s, x_range, y, "(log scale)", window)
+        chart(area, s, (x_range, y), "(log scale)", None, window)
     } else {
         let pad = if hi > lo {
             0.05 * (hi - lo)
         } else {
             lo.abs().max(1.0) * 0.1
         };
+        let decimals = text::axis_decimals(lo - pad, hi + pad);
         let y: RangedCoordf64 = (lo - pad..hi + pad).into();
-        chart(area, s, x_range, y, "", window)
+        chart(area, s, (x_range, y), "", Some(decimals), window)
     }
 }
 
+/// A panel on axes `(x, y)`; y labels with `y_decimals` digits after the point, or short numbers (log axes).
 fn chart<Y>(
     area: &Area,
     s: &Series,
-    x: std::ops::Range<f64>,
-    y: Y,
+    (x, y): (std::ops::Range<f64>, Y),
     note: &str,
+    y_decimals: Option<usize>,
     window: usize,
 ) -> Result<()>
 where
@@ -208,6 +211,12 @@ where
         s.name.clone()
     } else {
         format!("{} {note}", s.name)
+    };
+    let x_decimals = text::axis_decimals(x.start, x.end);
+    let x_label = |v: &f64| text::fixed(*v, x_decimals);
+    let y_label = |v: &f64| match y_decimals {
+        Some(d) if v.abs() < 1e5 => text::fixed(*v, d),
+        _ => text::short_number(*v),
     };
     let mut chart = ChartBuilder::on(area)
         .caption(caption, (FAMILY, LABEL))
@@ -224,8 +233,8 @@ where
         .y_labels(6)
         .label_style((FAMILY, 13))
         .axis_desc_style((FAMILY, 14))
-        .x_label_formatter(&|v| text::number(*v))
-        .y_label_formatter(&|v| text::number(*v))
+        .x_label_formatter(&x_label)
+        .y_label_formatter(&y_label)
         .light_line_style(WHITE)
         .draw()
         .map_err(drawing_error)?;
@@ -291,7 +300,9 @@ mod tests {
         let mut many = series.clone();
         many.push(Series {
             name: "recon".into(),
-            points: (0..100).map(|i| (i as f64, 1.0 / (1.0 + i as f64))).collect(),
+            points: (0..100)
+                .map(|i| (i as f64, 1.0 / (1.0 + i as f64)))
+                .collect(),
         });
         let c = render(&many, "Training").unwrap();
         assert_eq!(c.width(), 2 * MARGIN + 3 * PANEL_W);

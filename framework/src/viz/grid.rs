@@ -2,12 +2,13 @@
 //! and a caption under each image. Small images are enlarged by a whole factor (nearest neighbour) so that a
 //! 32-pixel render is drawn at least [`MIN_CELL_SIDE`] pixels high.
 
-use super::canvas::{Canvas, MAX_PIXELS};
+use super::canvas::{drawing_error, Canvas, MAX_PIXELS};
 use super::image::Image;
 use super::text::{self, LABEL, SMALL, TITLE};
 use crate::error::{Error, Result};
+use plotters::element::Rectangle;
 use plotters::style::text_anchor::{HPos, VPos};
-use plotters::style::{BLACK, RGBColor};
+use plotters::style::{RGBColor, BLACK};
 use std::path::Path;
 
 /// Images are enlarged until their shorter side reaches this many pixels (when the figure stays within
@@ -20,6 +21,7 @@ const ROW_GAP: usize = 10;
 /// Height of the caption band under a row's images.
 const CAPTION_H: usize = SMALL as usize + 6;
 const GRAY: RGBColor = RGBColor(90, 90, 90);
+const FRAME: RGBColor = RGBColor(200, 200, 200);
 
 /// One row of the grid.
 pub struct GridRow {
@@ -85,22 +87,61 @@ impl LabelledGrid {
             if !self.subtitle.is_empty() {
                 let y = (MARGIN as f64 + TITLE + 4.0) as i32;
                 let at = (centre, y);
-                text::draw(area, &self.subtitle, SMALL, at, (HPos::Center, VPos::Top), GRAY)?;
+                text::draw(
+                    area,
+                    &self.subtitle,
+                    SMALL,
+                    at,
+                    (HPos::Center, VPos::Top),
+                    GRAY,
+                )?;
             }
             for (c, label) in self.column_labels.iter().enumerate() {
                 let x = (self.cell_x(&layout, c) + layout.cell_w / 2) as i32;
                 let y = (layout.top - 6) as i32;
-                text::draw(area, label, SMALL, (x, y), (HPos::Center, VPos::Bottom), BLACK)?;
+                text::draw(
+                    area,
+                    label,
+                    SMALL,
+                    (x, y),
+                    (HPos::Center, VPos::Bottom),
+                    BLACK,
+                )?;
             }
             for (r, row) in self.rows.iter().enumerate() {
                 let y = layout.top + r * layout.row_h;
+                for c in 0..row.images.len() {
+                    // A thin frame shows where an image with a white background ends.
+                    let x = self.cell_x(&layout, c) + (layout.cell_w - iw * layout.scale) / 2;
+                    let (x0, y0) = (x as i32 - 1, y as i32 - 1);
+                    let (x1, y1) = (
+                        x0 + (iw * layout.scale) as i32 + 1,
+                        y0 + (ih * layout.scale) as i32 + 1,
+                    );
+                    area.draw(&Rectangle::new([(x0, y0), (x1, y1)], FRAME))
+                        .map_err(drawing_error)?;
+                }
                 let mid = (y + ih * layout.scale / 2) as i32;
                 let x = (MARGIN + layout.label_w) as i32;
-                text::draw(area, &row.label, LABEL, (x, mid), (HPos::Right, VPos::Center), BLACK)?;
+                text::draw(
+                    area,
+                    &row.label,
+                    LABEL,
+                    (x, mid),
+                    (HPos::Right, VPos::Center),
+                    BLACK,
+                )?;
                 for (c, caption) in row.captions.iter().enumerate() {
                     let x = (self.cell_x(&layout, c) + layout.cell_w / 2) as i32;
                     let y = (y + ih * layout.scale + 3) as i32;
-                    text::draw(area, caption, SMALL, (x, y), (HPos::Center, VPos::Top), BLACK)?;
+                    text::draw(
+                        area,
+                        caption,
+                        SMALL,
+                        (x, y),
+                        (HPos::Center, VPos::Top),
+                        BLACK,
+                    )?;
                 }
             }
             Ok(())
@@ -135,10 +176,12 @@ impl LabelledGrid {
         let columns = self.rows.iter().map(|r| r.images.len()).max().unwrap_or(0);
         let captions: Vec<&String> = self.rows.iter().flat_map(|r| &r.captions).collect();
         let caption_h = if captions.is_empty() { 0 } else { CAPTION_H };
-        let text_w = text::max_width(&captions, SMALL)?.max(text::max_width(&self.column_labels, SMALL)?);
+        let text_w =
+            text::max_width(&captions, SMALL)?.max(text::max_width(&self.column_labels, SMALL)?);
         let labels: Vec<&String> = self.rows.iter().map(|r| &r.label).collect();
         let label_w = text::max_width(&labels, LABEL)? as usize;
-        let title_w = text::width(&self.title, TITLE)?.max(text::width(&self.subtitle, SMALL)?) as usize;
+        let title_w =
+            text::width(&self.title, TITLE)?.max(text::width(&self.subtitle, SMALL)?) as usize;
         let mut top = MARGIN + TITLE as usize + 10;
         if !self.subtitle.is_empty() {
             top += SMALL as usize + 4;
@@ -218,7 +261,10 @@ mod tests {
         assert_eq!(layout.scale, 3);
         assert!(c.width() as usize >= 3 * 96 + layout.label_w);
         assert!(c.height() as usize >= 2 * (96 + CAPTION_H));
-        assert_eq!((c.width(), c.height()), (layout.width as u32, layout.height as u32));
+        assert_eq!(
+            (c.width(), c.height()),
+            (layout.width as u32, layout.height as u32)
+        );
         // The image of row 1, column 2 is black at its centre.
         let x = g.cell_x(&layout, 2) + layout.cell_w / 2;
         let y = layout.top + layout.row_h + 48;
@@ -236,12 +282,24 @@ mod tests {
         assert!(inked(&c, 0, 0, c.width(), m + TITLE as u32));
         let x0 = g.cell_x(&layout, 0) as u32;
         let caption_y = top + 96;
-        assert!(inked(&c, x0, caption_y, x0 + layout.cell_w as u32, caption_y + CAPTION_H as u32));
+        assert!(inked(
+            &c,
+            x0,
+            caption_y,
+            x0 + layout.cell_w as u32,
+            caption_y + CAPTION_H as u32
+        ));
         // Without captions the same band is white.
         let bare = grid(2, 3, false);
         let (bl, bc) = (bare.layout().unwrap(), bare.render().unwrap());
         let bx = bare.cell_x(&bl, 0) as u32;
-        assert!(!inked(&bc, bx, caption_y + 2, bx + bl.cell_w as u32, caption_y + 8));
+        assert!(!inked(
+            &bc,
+            bx,
+            caption_y + 2,
+            bx + bl.cell_w as u32,
+            caption_y + 8
+        ));
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct HeatmapPanel {
     pub title: String,
     /// `rows × cols`, row-major.
     pub values: Vec<f32>,
+    /// The values are 0/1 edges: an edge prints `1`, a missing one nothing.
+    pub edges: bool,
 }
 
 pub struct Heatmap {
@@ -167,7 +169,8 @@ impl Heatmap {
         let ticks_w = text::max_width(&ticks, SMALL)? as i32;
         let bar_label_w = text::width(&self.bar_label, SMALL)? as i32;
         let right = (bar_x + BAR_W + 9 + ticks_w).max(bar_x + bar_label_w) + MARGIN;
-        let title_w = text::width(&self.title, TITLE)?.max(text::width(&self.subtitle, SMALL)?) as i32
+        let title_w = text::width(&self.title, TITLE)?.max(text::width(&self.subtitle, SMALL)?)
+            as i32
             + 2 * MARGIN;
         let axis_w = text::width(&self.row_axis, LABEL)? as i32;
         let cell_h = MIN_CELL_H.max((axis_w + 8 + rows as i32 - 1) / rows as i32);
@@ -191,15 +194,35 @@ impl Heatmap {
         let extent = self.extent();
         canvas.draw(|area| {
             let centre = (l.width / 2, MARGIN);
-            text::draw(area, &self.title, TITLE, centre, (HPos::Center, VPos::Top), BLACK)?;
+            text::draw(
+                area,
+                &self.title,
+                TITLE,
+                centre,
+                (HPos::Center, VPos::Top),
+                BLACK,
+            )?;
             if !self.subtitle.is_empty() {
                 let at = (l.width / 2, MARGIN + TITLE as i32 + 4);
                 let grey = RGBColor(90, 90, 90);
-                text::draw(area, &self.subtitle, SMALL, at, (HPos::Center, VPos::Top), grey)?;
+                text::draw(
+                    area,
+                    &self.subtitle,
+                    SMALL,
+                    at,
+                    (HPos::Center, VPos::Top),
+                    grey,
+                )?;
             }
             let grid_h = l.rows as i32 * l.cell_h;
             let axis_y = l.grid_y + grid_h / 2;
-            text::draw_vertical(area, &self.row_axis, LABEL, (MARGIN + LABEL as i32 / 2, axis_y), BLACK)?;
+            text::draw_vertical(
+                area,
+                &self.row_axis,
+                LABEL,
+                (MARGIN + LABEL as i32 / 2, axis_y),
+                BLACK,
+            )?;
             for (r, name) in self.row_names.iter().enumerate() {
                 let y = l.grid_y + r as i32 * l.cell_h + l.cell_h / 2;
                 let at = (l.grid_x - 8, y);
@@ -227,14 +250,35 @@ impl Heatmap {
         let mid = x0 + panel_w / 2;
         let names_y = l.grid_y - 6;
         let axis_y = names_y - SMALL as i32 - 6;
-        text::draw(area, &self.col_axis, SMALL, (mid, axis_y), (HPos::Center, VPos::Bottom), BLACK)?;
+        text::draw(
+            area,
+            &self.col_axis,
+            SMALL,
+            (mid, axis_y),
+            (HPos::Center, VPos::Bottom),
+            BLACK,
+        )?;
         if !panel.title.is_empty() {
             let y = axis_y - SMALL as i32 - 8;
-            text::draw(area, &panel.title, LABEL, (mid, y), (HPos::Center, VPos::Bottom), BLACK)?;
+            text::draw(
+                area,
+                &panel.title,
+                LABEL,
+                (mid, y),
+                (HPos::Center, VPos::Bottom),
+                BLACK,
+            )?;
         }
         for (c, name) in self.col_names.iter().enumerate() {
             let x = x0 + c as i32 * l.cell_w + l.cell_w / 2;
-            text::draw(area, name, SMALL, (x, names_y), (HPos::Center, VPos::Bottom), BLACK)?;
+            text::draw(
+                area,
+                name,
+                SMALL,
+                (x, names_y),
+                (HPos::Center, VPos::Bottom),
+                BLACK,
+            )?;
         }
         for (i, &v) in panel.values.iter().enumerate() {
             let (r, c) = ((i / l.cols) as i32, (i % l.cols) as i32);
@@ -247,8 +291,19 @@ impl Heatmap {
                 .map_err(drawing_error)?;
             let ink = if light_text { WHITE } else { BLACK };
             let centre = (x + l.cell_w / 2, y + l.cell_h / 2);
-            let label = self.value_text(v, extent);
-            text::draw(area, &label, SMALL, centre, (HPos::Center, VPos::Center), ink)?;
+            let label = match panel.edges {
+                true if v == 1.0 => "1".to_string(),
+                true => String::new(),
+                false => self.value_text(v, extent),
+            };
+            text::draw(
+                area,
+                &label,
+                SMALL,
+                centre,
+                (HPos::Center, VPos::Center),
+                ink,
+            )?;
         }
         Ok(())
     }
@@ -268,7 +323,14 @@ impl Heatmap {
         area.draw(&Rectangle::new(frame, BLACK))
             .map_err(drawing_error)?;
         let label_at = (l.bar_x, l.grid_y - 12);
-        text::draw(area, &self.bar_label, SMALL, label_at, (HPos::Left, VPos::Bottom), BLACK)?;
+        text::draw(
+            area,
+            &self.bar_label,
+            SMALL,
+            label_at,
+            (HPos::Left, VPos::Bottom),
+            BLACK,
+        )?;
         for (k, v) in [(0, hi), (1, (lo + hi) / 2.0), (2, lo)] {
             let y = l.grid_y + (h - 1) * k / 2;
             let tick = [(l.bar_x + BAR_W, y), (l.bar_x + BAR_W + 5, y)];
@@ -304,6 +366,7 @@ mod tests {
                 .map(|(i, values)| HeatmapPanel {
                     title: format!("panel {i}"),
                     values,
+                    edges: false,
                 })
                 .collect(),
             scale,
@@ -345,7 +408,9 @@ mod tests {
 
     #[test]
     fn panels_sit_side_by_side_with_one_colour_bar() {
-        let one = heatmap(vec![vec![0.5; 4]], ColourScale::Unit).render().unwrap();
+        let one = heatmap(vec![vec![0.5; 4]], ColourScale::Unit)
+            .render()
+            .unwrap();
         let two = heatmap(vec![vec![0.5; 4], vec![1.0; 4]], ColourScale::Unit);
         let l = two.layout().unwrap();
         let c = two.render().unwrap();

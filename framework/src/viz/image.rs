@@ -14,7 +14,7 @@ pub struct Image {
 }
 
 impl Image {
-    /// An image of 1 (gray), 3 (RGB) or 4 (RGBA, alpha ignored) channels.
+    /// An image of 1 (gray), 3 (RGB) or 4 (RGBA) channels.
     pub fn new(channels: usize, height: usize, width: usize, pixels: Vec<f32>) -> Result<Self> {
         if ![1, 3, 4].contains(&channels) || height == 0 || width == 0 {
             return Err(shape_error(format!("[{channels}, {height}, {width}]")));
@@ -39,17 +39,26 @@ impl Image {
         let &[n, c, h, w] = images.dims() else {
             return Err(shape_error(format!("{:?}", images.dims())));
         };
-        let values = images.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let values = images
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
         let len = c * h * w;
         (0..n)
             .map(|k| Image::new(c, h, w, values[k * len..(k + 1) * len].to_vec()))
             .collect()
     }
 
-    /// The colour at row `y`, column `x` (gray replicated to RGB).
+    /// The colour at row `y`, column `x`: gray replicated to RGB, RGBA composed over white.
     pub fn rgb(&self, y: usize, x: usize) -> [u8; 3] {
         let plane = self.height * self.width;
-        let at = |c: usize| unit_to_u8(self.pixels[c * plane + y * self.width + x]);
+        let value = |c: usize| self.pixels[c * plane + y * self.width + x];
+        let alpha = if self.channels == 4 {
+            value(3).clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
+        let at = |c: usize| unit_to_u8(value(c) * alpha + 1.0 - alpha);
         if self.channels == 1 {
             [at(0); 3]
         } else {
@@ -84,6 +93,15 @@ mod tests {
         assert_eq!((images[1].channels, images[1].height), (3, 2));
         assert_eq!(images[0].rgb(0, 0), [0, 44, 89]);
         assert_eq!(images[1].rgb(1, 1)[2], 255);
+    }
+
+    #[test]
+    fn transparent_pixels_are_white() {
+        // One RGBA pixel: black at alpha 0, then the same at alpha 0.5.
+        let clear = Image::new(4, 1, 1, vec![0.0, 0.0, 0.0, 0.0]).unwrap();
+        let half = Image::new(4, 1, 1, vec![0.0, 0.0, 0.0, 0.5]).unwrap();
+        assert_eq!(clear.rgb(0, 0), [255; 3]);
+        assert_eq!(half.rgb(0, 0), [128; 3]);
     }
 
     #[test]

@@ -118,6 +118,34 @@ pub fn number(v: f64) -> String {
     }
 }
 
+/// [`number`] without trailing zeros after the point ("10", "0.5", "1.2e4"): labels of a log axis.
+pub fn short_number(v: f64) -> String {
+    let text = number(v);
+    let (mantissa, exponent) = match text.split_once('e') {
+        Some((m, e)) => (m.to_string(), format!("e{e}")),
+        None => (text, String::new()),
+    };
+    let mantissa = if mantissa.contains('.') {
+        mantissa
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    } else {
+        mantissa
+    };
+    mantissa + &exponent
+}
+
+/// Decimals that tell apart the ~5 tick labels of a linear axis over `lo..hi` (0 to 6).
+pub fn axis_decimals(lo: f64, hi: f64) -> usize {
+    let step = (hi - lo).abs() / 5.0;
+    if step > 0.0 && step.is_finite() {
+        (-step.log10()).ceil().clamp(0.0, 6.0) as usize
+    } else {
+        2
+    }
+}
+
 /// `v` with `decimals` digits after the point, without a sign on a value that rounds to zero.
 pub fn fixed(v: f64, decimals: usize) -> String {
     let text = format!("{v:.decimals$}");
@@ -159,12 +187,28 @@ mod tests {
 
     #[test]
     fn sweeps_share_enough_decimals_to_tell_neighbours_apart() {
-        assert_eq!(sweep(&[-3.0, -1.0, 1.0, 3.0]), ["-3.00", "-1.00", "1.00", "3.00"]);
-        assert_eq!(sweep(&[-0.03, -0.025, -0.02]), ["-0.030", "-0.025", "-0.020"]);
+        assert_eq!(
+            sweep(&[-3.0, -1.0, 1.0, 3.0]),
+            ["-3.00", "-1.00", "1.00", "3.00"]
+        );
+        assert_eq!(
+            sweep(&[-0.03, -0.025, -0.02]),
+            ["-0.030", "-0.025", "-0.020"]
+        );
         assert_eq!(sweep(&[0.5, 0.5]), ["0.50", "0.50"]);
         assert_eq!(fixed(-0.0004, 2), "0.00");
         assert_eq!(fixed(-0.004, 2), "0.00");
         assert_eq!(fixed(-0.006, 2), "-0.01");
+    }
+
+    #[test]
+    fn axis_labels_have_the_decimals_their_spacing_needs() {
+        assert_eq!(axis_decimals(0.0, 50.0), 0);
+        assert_eq!(axis_decimals(99.29, 99.33), 3);
+        assert_eq!(axis_decimals(-0.1, 0.1), 2);
+        assert_eq!(short_number(10.0), "10");
+        assert_eq!(short_number(0.5), "0.5");
+        assert_eq!(short_number(12_000.0), "1.2e4");
     }
 
     #[test]

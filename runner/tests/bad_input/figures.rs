@@ -80,7 +80,16 @@ fn intervene_refuses_zero_or_too_many_images() {
     let out = png("n.png");
     for n in ["0", "65", "100000000"] {
         fails_clearly(
-            &["intervene", run(), "--do", "light_angle=0.5", "--n", n, "--out", &out],
+            &[
+                "intervene",
+                run(),
+                "--do",
+                "light_angle=0.5",
+                "--n",
+                n,
+                "--out",
+                &out,
+            ],
             &["--n", n, "1..=64"],
         );
     }
@@ -89,8 +98,19 @@ fn intervene_refuses_zero_or_too_many_images() {
 #[test]
 fn intervene_refuses_an_unknown_node_and_suggests_one() {
     fails_clearly(
-        &["intervene", run(), "--do", "ligth_angle=0.5", "--out", &png("node.png")],
-        &["unknown node `ligth_angle`", "did you mean light_angle", "nodes:"],
+        &[
+            "intervene",
+            run(),
+            "--do",
+            "ligth_angle=0.5",
+            "--out",
+            &png("node.png"),
+        ],
+        &[
+            "unknown node `ligth_angle`",
+            "did you mean light_angle",
+            "nodes:",
+        ],
     );
 }
 
@@ -98,7 +118,14 @@ fn intervene_refuses_an_unknown_node_and_suggests_one() {
 fn intervene_refuses_a_node_index_the_model_lacks() {
     // SMALL_CONFIG has 4 latents: node 4 is one past the last.
     fails_clearly(
-        &["intervene", run(), "--do", "4=1.0", "--out", &png("index.png")],
+        &[
+            "intervene",
+            run(),
+            "--do",
+            "4=1.0",
+            "--out",
+            &png("index.png"),
+        ],
         &["--do 4=1.0", "node 4 does not exist", "4 nodes"],
     );
 }
@@ -106,7 +133,14 @@ fn intervene_refuses_a_node_index_the_model_lacks() {
 #[test]
 fn intervene_refuses_a_value_that_is_not_a_number() {
     fails_clearly(
-        &["intervene", run(), "--do", "light_angle=bright", "--out", &png("v.png")],
+        &[
+            "intervene",
+            run(),
+            "--do",
+            "light_angle=bright",
+            "--out",
+            &png("v.png"),
+        ],
         &["--do light_angle=bright", "`bright` is not a number"],
     );
 }
@@ -125,7 +159,14 @@ fn intervene_refuses_non_finite_values() {
 #[test]
 fn intervene_refuses_a_setting_without_a_value() {
     fails_clearly(
-        &["intervene", run(), "--do", "light_angle", "--out", &png("eq.png")],
+        &[
+            "intervene",
+            run(),
+            "--do",
+            "light_angle",
+            "--out",
+            &png("eq.png"),
+        ],
         &["expected --do NAME=VALUE"],
     );
 }
@@ -134,10 +175,7 @@ fn intervene_refuses_a_setting_without_a_value() {
 fn figure_commands_refuse_an_out_path_in_a_missing_folder() {
     let out = scratch().join("no/such/folder/fig.png");
     let out = arg(&out);
-    fails_clearly(
-        &["traverse", run(), "--out", out],
-        &[out, "does not exist"],
-    );
+    fails_clearly(&["traverse", run(), "--out", out], &[out, "does not exist"]);
     fails_clearly(
         &["intervene", run(), "--do", "0=1", "--out", out],
         &[out, "does not exist"],
@@ -147,10 +185,7 @@ fn figure_commands_refuse_an_out_path_in_a_missing_folder() {
 #[test]
 fn figure_commands_refuse_a_folder_as_the_out_path() {
     let out = arg(scratch());
-    fails_clearly(
-        &["traverse", run(), "--out", out],
-        &[out, "is a folder"],
-    );
+    fails_clearly(&["traverse", run(), "--out", out], &[out, "is a folder"]);
 }
 
 #[test]
@@ -184,11 +219,12 @@ fn figure_commands_on_an_empty_test_split_name_the_split() {
     }
     std::fs::copy(full.join("labels.csv"), folder.join("labels.csv")).unwrap();
     let data = format!(r#"data: {{"ImageFolder": (path: "{}")}},"#, arg(&folder));
-    let config = SMALL_CONFIG.replace(
-        r#"data: {"Pendulum": (size: 32, channels: 3)},"#,
-        &data,
+    let config = SMALL_CONFIG.replace(r#"data: {"Pendulum": (size: 32, channels: 3)},"#, &data);
+    let config = write(
+        &root,
+        "folder.ron",
+        config.replace(r#""recon", "mcc""#, r#""recon""#),
     );
-    let config = write(&root, "folder.ron", config.replace(r#""recon", "mcc""#, r#""recon""#));
     let run = root.join("run");
     succeeds(&["train", arg(&config), "--out", arg(&run)]);
     for f in std::fs::read_dir(folder.join("test")).unwrap() {

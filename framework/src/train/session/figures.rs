@@ -58,11 +58,15 @@ impl Session {
     pub fn node_names(&self, n: usize) -> Vec<String> {
         let spec = self.data.spec();
         let graph_nodes = spec.graph.as_ref().map(|g| g.nodes.clone());
-        [graph_nodes, Some(spec.factor_names.clone()), Some(spec.label_names.clone())]
-            .into_iter()
-            .flatten()
-            .find(|names| names.len() == n)
-            .unwrap_or_else(|| (0..n).map(|i| format!("node{i}")).collect())
+        [
+            graph_nodes,
+            Some(spec.factor_names.clone()),
+            Some(spec.label_names.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|names| names.len() == n)
+        .unwrap_or_else(|| (0..n).map(|i| format!("node{i}")).collect())
     }
 
     /// The test images at `positions` of the test split, as a batch.
@@ -111,17 +115,31 @@ impl Session {
         let mut panels = vec![HeatmapPanel {
             title: "learned A".into(),
             values,
+            edges: false,
         }];
-        if let Some(truth) = self.data.spec().graph.as_ref().filter(|g| g.nodes.len() == n) {
+        if let Some(truth) = self
+            .data
+            .spec()
+            .graph
+            .as_ref()
+            .filter(|g| g.nodes.len() == n)
+        {
             panels.push(HeatmapPanel {
-                title: "true graph (1 = edge)".into(),
-                values: truth.adj.iter().flatten().map(|&e| f32::from(u8::from(e))).collect(),
+                title: "true graph".into(),
+                values: truth
+                    .adj
+                    .iter()
+                    .flatten()
+                    .map(|&e| f32::from(u8::from(e)))
+                    .collect(),
+                edges: true,
             });
         }
         let names = self.node_names(n);
         Heatmap {
             title: "Causal graph: A[i][j] ≠ 0 is an edge i → j".into(),
-            subtitle: "rows: cause, columns: effect; each cell prints the learned edge weight".into(),
+            subtitle: "rows: cause, columns: effect; each cell prints the learned edge weight"
+                .into(),
             row_names: names.clone(),
             col_names: names,
             row_axis: "cause i (parent)".into(),
@@ -164,7 +182,10 @@ impl Session {
         };
         for (name, probs) in learned {
             let (r, c) = probs.dims2()?;
-            let values = probs.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+            let values = probs
+                .to_dtype(DType::F32)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
             let truth = truths.iter().find(|t| t.name == name);
             let latents_in_cols = truth.map_or(c == r, |t| t.cols_are_latents);
             let latent = |i: usize| format!("z{i}");
@@ -177,8 +198,10 @@ impl Session {
             let mut panels = vec![HeatmapPanel {
                 title: "learned σ(α)".into(),
                 values: values.clone(),
+                edges: false,
             }];
-            let mut subtitle = "latents z<i> as learned (the data has no true graph to match them to)";
+            let mut subtitle =
+                "latents z<i> as learned (the data has no true graph to match them to)";
             if let (Some(truth), Some(a)) = (truth, &assignment) {
                 if truth.rows() == a.len() && r == a.len() && truth.cols() == c {
                     let aligned = if truth.cols_are_latents {
@@ -187,8 +210,8 @@ impl Session {
                         crate::metrics::align_rows(&values, c, a)
                     };
                     let matched = |i: usize| match a[i] {
-                        Some(l) => format!("{} (z{l})", spec.factor_names[i]),
-                        None => format!("{} (unmatched)", spec.factor_names[i]),
+                        Some(l) => format!("{} (latent {l})", spec.factor_names[i]),
+                        None => format!("{} (no latent)", spec.factor_names[i]),
                     };
                     row_names = (0..r).map(matched).collect();
                     if truth.cols_are_latents {
@@ -196,10 +219,15 @@ impl Session {
                     }
                     panels[0].values = aligned;
                     panels.push(HeatmapPanel {
-                        title: "true graph (1 = edge)".into(),
-                        values: truth.flat().iter().map(|&e| f32::from(u8::from(e))).collect(),
+                        title: "true graph".into(),
+                        values: truth
+                            .flat()
+                            .iter()
+                            .map(|&e| f32::from(u8::from(e)))
+                            .collect(),
+                        edges: true,
                     });
-                    subtitle = "latents matched to the true factors (MCC on the test split): factor (latent)";
+                    subtitle = "true factors, each with the learned latent matched to it (MCC on the test split)";
                 }
             }
             let parents = if latents_in_cols {
@@ -267,7 +295,11 @@ impl Session {
                 .collect::<Result<Vec<_>>>()?;
             let captions = sweep(&values.iter().map(|&v| v as f64).collect::<Vec<_>>());
             let label = format!("do({} = …)", names[node]);
-            rows.push(row(&label, Image::batch(&Tensor::cat(&images, 0)?)?, captions));
+            rows.push(row(
+                &label,
+                Image::batch(&Tensor::cat(&images, 0)?)?,
+                captions,
+            ));
         }
         LabelledGrid {
             title: format!("Interventions on test image #{index}"),
@@ -305,7 +337,10 @@ impl Session {
         let settings: Vec<String> = dos
             .iter()
             .map(|d| {
-                let name = names.get(d.node).cloned().unwrap_or_else(|| d.node.to_string());
+                let name = names
+                    .get(d.node)
+                    .cloned()
+                    .unwrap_or_else(|| d.node.to_string());
                 format!("{name} = {}", d.value)
             })
             .collect();
@@ -316,7 +351,11 @@ impl Session {
             rows: vec![
                 row("original", Image::batch(&batch.x)?, Vec::new()),
                 row("reconstruction", Image::batch(&recon)?, Vec::new()),
-                row(&format!("do({})", settings.join(", ")), Image::batch(&done)?, Vec::new()),
+                row(
+                    &format!("do({})", settings.join(", ")),
+                    Image::batch(&done)?,
+                    Vec::new(),
+                ),
             ],
         }
         .save(path)
@@ -353,7 +392,13 @@ impl Session {
         let codes = Tensor::from_vec(codes, (d * steps, d), &self.device)?;
         let mut images = Image::batch(&self.method.decode(&codes)?)?.into_iter();
         let rows = (0..d)
-            .map(|i| row(&format!("z{i}"), images.by_ref().take(steps).collect(), Vec::new()))
+            .map(|i| {
+                row(
+                    &format!("z{i}"),
+                    images.by_ref().take(steps).collect(),
+                    Vec::new(),
+                )
+            })
             .collect();
         LabelledGrid {
             title: format!("Latent traversal of test image #{index}"),
