@@ -18,6 +18,8 @@ const PANEL_H: u32 = 300;
 const PER_ROW: usize = 3;
 /// Columns of a log that are not training terms.
 const NOT_TERMS: [&str; 2] = ["step", "samples_per_sec"];
+/// Logs of at most this many values get a dot per value.
+const MARKED_POINTS: usize = 50;
 const RAW: RGBColor = RGBColor(150, 180, 230);
 const SMOOTH: RGBColor = RGBColor(20, 60, 160);
 
@@ -241,6 +243,11 @@ where
     chart
         .draw_series(LineSeries::new(s.points.iter().copied(), RAW))
         .map_err(drawing_error)?;
+    if s.points.len() <= MARKED_POINTS {
+        // A short log (a single line, even) stays visible as dots.
+        let dots = s.points.iter().map(|&p| Circle::new(p, 3, RAW.filled()));
+        chart.draw_series(dots).map_err(drawing_error)?;
+    }
     if window >= 2 {
         let smooth = moving_average(&s.points, window);
         chart
