@@ -175,6 +175,25 @@ pub fn figures(run_dir: &Path, device: &str) -> Result<()> {
     Ok(())
 }
 
+/// An `--out` image path: its folder must exist and the path must not be a folder.
+fn check_out(out: &Path) -> Result<()> {
+    if out.is_dir() {
+        bail!(
+            "--out {}: is a folder; give a file name such as {}",
+            out.display(),
+            out.join("figure.png").display()
+        );
+    }
+    match out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(folder) if !folder.is_dir() => bail!(
+            "--out {}: the folder {} does not exist; create it first",
+            out.display(),
+            folder.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
 pub fn traverse(
     run_dir: &Path,
     out: &Path,
@@ -183,19 +202,34 @@ pub fn traverse(
     range: f32,
     device: &str,
 ) -> Result<()> {
+    check_out(out)?;
+    if !(2..=Session::MAX_SWEEP_STEPS).contains(&steps) {
+        bail!(
+            "--steps {steps}: a traversal takes 2..={} steps",
+            Session::MAX_SWEEP_STEPS
+        );
+    }
+    if !(range.is_finite() && range > 0.0) {
+        bail!("--range {range}: the traversal range must be a finite number > 0");
+    }
     let session = Session::open(run_dir, carve::runtime::device(device)?)?;
-    session.traverse(out, index, steps.max(2), range)?;
+    session
+        .traverse(out, index, steps, range)
+        .with_context(|| format!("--index {index}"))?;
     println!("traversal written to {}", out.display());
     Ok(())
 }
 
-/// `NAME=VALUE` → do(node = value); NAME is a factor name or a node index.
-fn parse_do(s: &str, names: &[String]) -> Result<carve::components::Do> {
+/// `NAME=VALUE` → do(node = value); NAME is one of `names` (the data's factors) or a node index below `nodes`.
+fn parse_do(s: &str, names: &[String], nodes: usize) -> Result<carve::components::Do> {
     let (name, value) = s.split_once('=').context("expected --do NAME=VALUE")?;
     let value: f32 = value
         .trim()
         .parse()
         .with_context(|| format!("--do {s}: `{value}` is not a number"))?;
+    if !value.is_finite() {
+        bail!("--do {s}: the value must be a finite number, got {value}");
+    }
     let node = match name.trim().parse::<usize>() {
         Ok(i) => i,
         Err(_) => names
@@ -205,7 +239,7 @@ fn parse_do(s: &str, names: &[String]) -> Result<carve::components::Do> {
                 let refs: Vec<&str> = names.iter().map(String::as_str).collect();
                 let close = registry::closest(name, &refs);
                 format!(
-                    "--do {s}: unknown node `{name}`{} (nodes: {})",
+                    "--do {s}: unknown node `{name}`{} (nodes: {}, or an index below {nodes})",
                     if close.is_empty() {
                         String::new()
                     } else {
@@ -215,17 +249,35 @@ fn parse_do(s: &str, names: &[String]) -> Result<carve::components::Do> {
                 )
             })?,
     };
+    if node >= nodes {
+        bail!(
+            "--do {s}: node {node} does not exist; the model has {nodes} nodes (0..={})",
+            nodes - 1
+        );
+    }
     Ok(carve::components::Do { node, value })
 }
 
 pub fn intervene(run_dir: &Path, dos: &[String], n: usize, out: &Path, device: &str) -> Result<()> {
+    check_out(out)?;
+    let max = Session::MAX_INTERVENTION_IMAGES;
+    if n == 0 || n > max {
+        bail!("--n {n}: the grid draws 1..={max} test images");
+    }
     let session = Session::open(run_dir, carve::runtime::device(device)?)?;
     let names = session.data.spec().factor_names.clone();
+    // Without a causal graph, interventions set latents directly.
+    let nodes = match session.method.graph()? {
+        Some(a) => a.dims()[0],
+        None => session.method.latent_dim(),
+    };
     let dos = dos
         .iter()
-        .map(|d| parse_do(d, &names))
+        .map(|d| parse_do(d, &names, nodes))
         .collect::<Result<Vec<_>>>()?;
-    session.intervention_grid(out, &dos, n.max(1))?;
+    session
+        .intervention_grid(out, &dos, &names, n)
+        .with_context(|| format!("--n {n}"))?;
     println!(
         "interventions written to {} (rows: originals, reconstructions, counterfactuals)",
         out.display()

@@ -83,38 +83,41 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
-    /// Counterfactual images under do(NODE = VALUE): originals, reconstructions, intervened (one row each).
+    /// Counterfactual images under do(NODE = VALUE): labelled rows of originals, reconstructions and intervened.
     Intervene {
         run_dir: PathBuf,
         /// NAME=VALUE, NAME a factor name (e.g. light_angle) or a node index; repeatable.
         #[arg(long = "do", value_name = "NAME=VALUE", required = true)]
         dos: Vec<String>,
-        /// Number of test images.
+        /// Number of test images (1..=64), spread over the test split.
         #[arg(long, default_value_t = 8)]
         n: usize,
+        /// PNG file to write (its folder must exist).
         #[arg(long)]
         out: PathBuf,
         #[arg(long, default_value = "cpu")]
         device: String,
     },
-    /// Redraws a run's standard figures (reconstructions, traversal, graph, interventions) from its checkpoint.
+    /// Redraws a run's figures (loss curves, reconstructions, traversal, graphs, interventions) from its files.
     Figures {
         run_dir: PathBuf,
         #[arg(long, default_value = "cpu")]
         device: String,
     },
-    /// Latent traversal grid of a trained run: one row per latent.
+    /// Latent traversal grid of a trained run: one labelled row per latent, the swept values over the columns.
     Traverse {
         run_dir: PathBuf,
+        /// PNG file to write (its folder must exist).
         #[arg(long)]
         out: PathBuf,
-        /// Test image to start from.
+        /// Test image to start from (an index into the test split).
         #[arg(long, default_value_t = 0)]
         index: usize,
+        /// Values per latent (2..=100).
         #[arg(long, default_value_t = 10)]
         steps: usize,
-        /// Values sweep ±range.
-        #[arg(long, default_value_t = 3.0)]
+        /// Values sweep ±range (a finite number > 0).
+        #[arg(long, default_value_t = 3.0, allow_negative_numbers = true)]
         range: f32,
         #[arg(long, default_value = "cpu")]
         device: String,
