@@ -200,7 +200,7 @@ fn figure_commands_on_a_missing_run_name_it() {
 }
 
 #[test]
-fn figure_commands_on_an_empty_test_split_name_the_split() {
+fn figure_commands_on_a_run_whose_test_split_was_emptied_name_the_folder() {
     // An image-folder run trained with test images, whose test/ folder was emptied afterwards.
     let root = scratch().join("empty_test");
     let full = root.join("full");
@@ -237,6 +237,7 @@ fn figure_commands_on_an_empty_test_split_name_the_split() {
         vec!["traverse", run, "--out", &out],
         vec!["intervene", run, "--do", "0=0.5", "--out", &out],
     ] {
-        fails_clearly(&args, &["test split has no images", "test/"]);
+        // The dataset itself refuses to load, naming the emptied folder.
+        fails_clearly(&args, &["images/test", "no PNG files"]);
     }
 }
