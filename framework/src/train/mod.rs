@@ -161,8 +161,9 @@ fn check_before_step_one(session: &Session) -> Result<()> {
     )
 }
 
-/// The error of a run that went non-finite in steps `first..=last`, saying which checkpoint survives.
-fn diverged(run_dir: &Path, first: usize, last: usize, kept_step: usize, cause: String) -> Error {
+/// The error of a run whose state was last known finite at step `kept_step` (its newest checkpoint) and went
+/// non-finite by step `last`, saying which checkpoint survives.
+fn diverged(run_dir: &Path, kept_step: usize, last: usize, cause: String) -> Error {
     let kept = match checkpoint::find(run_dir) {
         Some(dir) => format!(
             "the last checkpoint, at step {kept_step}, is finite and kept in {}",
@@ -171,7 +172,7 @@ fn diverged(run_dir: &Path, first: usize, last: usize, kept_step: usize, cause: 
         None => "no checkpoint had been written yet".to_string(),
     };
     Error::Diverged {
-        first,
+        first: kept_step + 1,
         last,
         cause,
         kept,
@@ -235,13 +236,7 @@ pub fn train(exp: Option<Experiment>, opts: TrainOptions) -> Result<PathBuf> {
         let report = match session.method.train_step(&batch, step, &mut rng) {
             Err(Error::NonFinite { term, value, .. }) => {
                 let cause = format!("the loss term `{term}` is {value} at step {done}");
-                return Err(diverged(
-                    &session.run_dir,
-                    finite_at + 1,
-                    done,
-                    finite_at,
-                    cause,
-                ));
+                return Err(diverged(&session.run_dir, finite_at, done, cause));
             }
             other => other?,
         };
@@ -272,13 +267,7 @@ pub fn train(exp: Option<Experiment>, opts: TrainOptions) -> Result<PathBuf> {
             match checkpoint::save(&session.run_dir, session.method.as_ref(), &state) {
                 Err(e @ Error::NonFiniteState { .. }) => {
                     let cause = format!("after the update of step {done}, {e}");
-                    return Err(diverged(
-                        &session.run_dir,
-                        finite_at + 1,
-                        done,
-                        finite_at,
-                        cause,
-                    ));
+                    return Err(diverged(&session.run_dir, finite_at, done, cause));
                 }
                 other => other?,
             }
