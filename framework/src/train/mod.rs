@@ -227,6 +227,9 @@ pub fn train(exp: Option<Experiment>, opts: TrainOptions) -> Result<PathBuf> {
     let mut last_report = StepReport::default();
     // The step of the newest checkpoint, whose parameters and optimizer state are known to be finite.
     let mut finite_at = first_step;
+    // Training time of the run up to its newest checkpoint: what the summary reports, so that a resumed run,
+    // which starts from the checkpoint's time, never reports less than the session before it.
+    let mut wall = prior_seconds;
 
     for step in first_step..tc.steps {
         let done = step + 1;
@@ -272,11 +275,11 @@ pub fn train(exp: Option<Experiment>, opts: TrainOptions) -> Result<PathBuf> {
                 other => other?,
             }
             finite_at = done;
+            wall = state.train_seconds;
         }
     }
     bar.finish_and_clear();
     let session_seconds = t_start.elapsed().as_secs_f64();
-    let wall = prior_seconds + session_seconds;
     log::info!(
         "trained {} steps in {:.1}s; last: {}",
         tc.steps - first_step,
@@ -289,7 +292,7 @@ pub fn train(exp: Option<Experiment>, opts: TrainOptions) -> Result<PathBuf> {
     let scores = crate::eval::evaluate(&session, &eval.metrics, eval.split, eval.max_samples)?;
     let summary = json!({
         "steps": tc.steps,
-        // Training time over every session of the run (each counted up to its last checkpoint when killed).
+        // Training time over every session of the run, each counted up to its last checkpoint.
         "wall_seconds": wall,
         "samples_per_sec": trained_samples as f64 / wall.max(1e-9),
         "metrics": scores,
