@@ -3,11 +3,15 @@
 //! exactly as an uninterrupted run: the same parameters and optimizer state byte for byte, and the same log
 //! lines, each step once. The kill points are reached with the `CARVE_FAULT_KILL_AT=<point>:<step>` hook.
 
+#[path = "bad_input/support.rs"]
+mod support;
+
 use serde_json::Value;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
+use support::{arg as s, run_in};
 
 /// Six steps, a checkpoint every second one, a log line every step.
 const CONFIG: &str = r#"(
@@ -22,19 +26,6 @@ const CONFIG: &str = r#"(
     train: (steps: 6, batch_size: 8, checkpoint_every: 2, log_every: 1),
     eval: (metrics: ["recon"], max_samples: 32),
 )"#;
-
-fn carve(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_carve"));
-    cmd.args(args).env("RUST_LOG", "warn");
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run carve")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
-}
 
 fn assert_success(what: &str, out: &Output) {
     assert!(
@@ -62,7 +53,7 @@ fn reference() -> &'static Path {
     static RUN: OnceLock<PathBuf> = OnceLock::new();
     RUN.get_or_init(|| {
         let (config, run) = case_dir("reference");
-        let out = carve(&["train", s(&config), "--out", s(&run)], &[]);
+        let out = run_in(None, &["train", s(&config), "--out", s(&run)], &[]);
         assert_success("the uninterrupted run", &out);
         run
     })
@@ -94,7 +85,8 @@ fn kill_then_resume(point: &str, step: usize, left: impl Fn(&Path)) {
     let reference = reference();
     let (config, run) = case_dir(&format!("{point}-{step}"));
     let spec = format!("{point}:{step}");
-    let out = carve(
+    let out = run_in(
+        None,
         &["train", s(&config), "--out", s(&run)],
         &[("CARVE_FAULT_KILL_AT", &spec)],
     );
@@ -109,7 +101,7 @@ fn kill_then_resume(point: &str, step: usize, left: impl Fn(&Path)) {
     left(&run);
 
     // The lock died with the process: resuming right away works.
-    let out = carve(&["train", "--resume", s(&run)], &[]);
+    let out = run_in(None, &["train", "--resume", s(&run)], &[]);
     assert_success(&format!("resume after {spec}"), &out);
 
     for file in ["model.safetensors", "optimizer.safetensors"] {

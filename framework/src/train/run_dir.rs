@@ -20,17 +20,8 @@ const RUN_ENTRIES: [&str; 6] = [
     "checkpoint.old",
 ];
 
-/// Entries that `--overwrite` removes: the run's and everything derived from it.
-const OVERWRITTEN: [&str; 8] = [
-    CONFIG_FILE,
-    METRICS_FILE,
-    SUMMARY_FILE,
-    checkpoint::DIR,
-    "checkpoint.tmp",
-    "checkpoint.old",
-    "eval.json",
-    "figures",
-];
+/// Entries derived from a run, which `--overwrite` removes with [`RUN_ENTRIES`].
+const DERIVED: [&str; 2] = ["eval.json", "figures"];
 
 /// The exclusive lock on a run directory. The OS releases it when the file is closed: on drop, and when the
 /// process dies in any way (SIGKILL included), so a crash leaves no stale lock.
@@ -110,7 +101,7 @@ pub fn prepare_new_run(dir: &Path, overwrite: bool) -> Result<()> {
         )));
     }
     log::warn!("replacing the run in {}", dir.display());
-    for entry in OVERWRITTEN {
+    for entry in RUN_ENTRIES.iter().chain(&DERIVED) {
         let path = dir.join(entry);
         if path.is_dir() {
             std::fs::remove_dir_all(&path).at(&path)?;
