@@ -17,6 +17,7 @@ pub mod nn;
 pub mod optim;
 pub mod oracle;
 pub mod registry;
+pub mod requirements;
 pub mod rng;
 pub mod runtime;
 pub mod scm;

@@ -1,7 +1,9 @@
 //! The plugin registry: methods and components submit a one-line description through `inventory`.
 //!
 //! Registration of the config *types* happens through `typetag` (so configs can name them); the entries here
-//! add what `carve list` prints and what "did you mean" suggests.
+//! add what `carve list` prints, what "did you mean" suggests, and what each part needs and provides.
+
+pub use crate::requirements::{Feature, Need};
 
 /// The kinds of registered parts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -44,6 +46,10 @@ pub struct ComponentInfo {
     pub kind: ComponentKind,
     pub name: &'static str,
     pub summary: &'static str,
+    /// What the part needs from the data or from other parts (its default; a config may refine it).
+    pub needs: &'static [Need],
+    /// What the part provides to other parts.
+    pub provides: &'static [Feature],
 }
 
 /// A registered method: a named training protocol with a default config (RON text).
@@ -55,6 +61,22 @@ pub struct MethodInfo {
 }
 
 inventory::collect!(ComponentInfo);
+
+/// The registration of `name` of `kind`, if any.
+pub fn component(kind: ComponentKind, name: &str) -> Option<&'static ComponentInfo> {
+    inventory::iter::<ComponentInfo>
+        .into_iter()
+        .find(|c| c.kind == kind && c.name == name)
+}
+
+/// The registered parts that provide `feature`.
+pub fn providers(feature: Feature) -> Vec<&'static str> {
+    components()
+        .into_iter()
+        .filter(|c| c.provides.contains(&feature))
+        .map(|c| c.name)
+        .collect()
+}
 inventory::collect!(MethodInfo);
 
 pub fn components() -> Vec<&'static ComponentInfo> {
@@ -103,15 +125,32 @@ pub fn closest<'a>(name: &str, candidates: &[&'a str]) -> Vec<&'a str> {
         .collect()
 }
 
-/// Registers a component's one-line description. Use next to its `#[typetag::serde]` impl.
+/// Registers a component's one-line description and, optionally, what it needs and provides
+/// ([`Need`], [`Feature`] variants by name). Use next to its `#[typetag::serde]` impl:
+///
+/// ```ignore
+/// register_component!(Objective, "DagPenalty", "acyclicity of the learned graph", needs: [Part(LearnedGraph)]);
+/// register_component!(CausalLayer, "Scm", "linear SCM", needs: [KnownGraph], provides: [LearnedGraph, Abduction]);
+/// ```
 #[macro_export]
 macro_rules! register_component {
-    ($kind:ident, $name:literal, $summary:literal) => {
+    ($kind:ident, $name:literal, $summary:literal
+        $(, needs: [$($need:expr),* $(,)?])? $(, provides: [$($feature:expr),* $(,)?])? $(,)?) => {
         $crate::prelude::inventory::submit! {
             $crate::registry::ComponentInfo {
                 kind: $crate::registry::ComponentKind::$kind,
                 name: $name,
                 summary: $summary,
+                needs: {
+                    #[allow(unused_imports)]
+                    use $crate::requirements::{Feature::*, Need::*};
+                    &[$($($need),*)?]
+                },
+                provides: {
+                    #[allow(unused_imports)]
+                    use $crate::requirements::Feature::*;
+                    &[$($($feature),*)?]
+                },
             }
         }
     };

@@ -11,7 +11,6 @@ mod causal;
 mod decoders;
 mod encoders;
 mod graph_pruning;
-mod intervention_consistency;
 mod objectives;
 mod priors;
 
@@ -19,7 +18,6 @@ pub use causal::{set_columns, Independent};
 pub use decoders::{ConvDecoder, MlpDecoder};
 pub use encoders::{ConvEncoder, MlpEncoder};
 pub use graph_pruning::GraphPruning;
-pub use intervention_consistency::InterventionConsistency;
 pub use objectives::{DagPenalty, GraphSparsity, PriorKl, Reconstruction};
 pub use priors::StdNormal;
 

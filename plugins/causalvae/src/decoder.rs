@@ -1,7 +1,6 @@
 //! CausalVAE's `Decoder_DAG.decode_sep`: one MLP per concept block (k → 300 → 300 → 1024 → obs), outputs
 //! averaged, as one batched matmul per layer; or composed through per-pixel masks (`combine: Masks`, a softmax
-//! over decoders) or opacities (`combine: Layers`, front to back), with an optional learned background slot and,
-//! for layers, optional learned supports (where each concept may draw at all).
+//! over decoders) or opacities (`combine: Layers`, front to back), with an optional learned background slot.
 //! Each decoder reads its whole block (the code), its block mean, or the block means of listed concepts.
 
 use candle_core::Tensor;
@@ -10,7 +9,6 @@ use carve::dist::Likelihood;
 use carve::nn::{Activation, Init, ParallelMlp};
 use carve::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,22 +22,12 @@ pub struct PerConceptMlp {
     pub likelihood: Likelihood,
     #[serde(default)]
     pub combine: Combine,
-    /// With `combine: Masks`: one more slot that draws whatever no concept claims (the sky, the ground), so no
-    /// concept's decoder needs to own the background. Training then records each sample's total claim
-    /// Σ_p σ(m_i,p − m_bg,p) per concept i as `decoder.mask_claims`, which the `MaskClaim` objective prices: a decoder
-    /// that draws another concept's object pays for the pixels it claims even where that concept's own decoder
-    /// claims them too.
+    /// With `combine: Masks` or `Layers`: one more slot that draws whatever no concept claims (the sky, the
+    /// ground), so no concept's decoder needs to own the background.
     #[serde(default)]
     pub background: Background,
     #[serde(default)]
     pub input: BlockInput,
-    /// With `combine: Layers`: gate each concept's opacity by a learned, input-independent support σ(s_i,p), the
-    /// region its object may ever occupy. Training records each support's area Σ_p σ(s_i,p) as
-    /// `decoder.support_area`, which the `SupportArea` objective prices: a pixel stays in a concept's support
-    /// only while drawing there pays for it on the data, so values do() pairs unseen cannot make a decoder paint
-    /// outside the region its object occupies in the data (the shadow's decoders stay on the ground).
-    #[serde(default)]
-    pub support: bool,
 }
 
 /// The background slot of `combine: Masks`.
@@ -119,18 +107,6 @@ pub enum Combine {
     Layers,
 }
 
-/// The `extras` entry holding each concept decoder's mask claim per sample, `[n, B]` (with a `background` slot).
-pub const MASK_CLAIMS: &str = "decoder.mask_claims";
-
-/// The `extras` entry holding each concept's support area Σ_p σ(s_i,p), `[n, 1]` (with `support: true`).
-pub const SUPPORT_AREA: &str = "decoder.support_area";
-
-/// Support logits are `SUPPORT_GAIN · θ`: Adam moves θ by about the learning rate per step, so without a gain a
-/// logit could move only about ±4 in a whole run (Σ lr), too little to close a pixel it starts open on.
-const SUPPORT_GAIN: f64 = 10.0;
-/// Every support starts open: σ(3) ≈ 0.95.
-const SUPPORT_START: f64 = 3.0;
-
 fn default_hidden() -> Vec<usize> {
     vec![300, 300, 1024]
 }
@@ -151,8 +127,6 @@ struct PerConceptMlpModel {
     /// The background slot's parameters: `[1, 1, C·P + P]` image and mask logits (`Image`) or `[C + 1, 1]`
     /// colour and mask logits (`Colour`).
     background: Option<(Background, Tensor)>,
-    /// `[n, 1, P]` support parameters θ (logits `SUPPORT_GAIN · θ`), with `support: true`.
-    support: Option<Tensor>,
     reading: Reading,
     n: usize,
     combine: Combine,
@@ -199,17 +173,6 @@ impl DecoderConfig for PerConceptMlp {
             )),
             None => None,
         };
-        let support = match (self.support, self.combine) {
-            (false, _) => None,
-            (true, Combine::Layers) => Some(ctx.params.get(
-                &[n, 1, pixels(&ctx.spec.obs_shape)?],
-                "support",
-                Init::Const((SUPPORT_START / SUPPORT_GAIN) as f32),
-            )?),
-            (true, _) => return Err(Error::msg(
-                "PerConceptMlp: `support: true` gates layer opacities and needs `combine: Layers`",
-            )),
-        };
         let (in_dim, reading) = match &self.input {
             BlockInput::Block => (k, Reading::Block),
             BlockInput::Mean => (1, Reading::Mean),
@@ -222,7 +185,6 @@ impl DecoderConfig for PerConceptMlp {
             nets: ParallelMlp::new(&ctx.params, n, in_dim, &self.hidden, out, self.activation)?,
             reading,
             background,
-            support,
             n,
             combine: self.combine,
             obs_shape: ctx.spec.obs_shape.clone(),
@@ -272,21 +234,11 @@ fn background_slot(kind: Background, param: &Tensor, p: usize) -> Result<Tensor>
 }
 
 /// `[n, B, C·P + P]` per-concept outputs layered front to back (index order) over the `[1, 1, C·P + P]`
-/// background → the `[B, C·P]` image and each decoder's claim per sample `[n, B]`, Σ_p of its opacities
-/// σ(m_i,p), times the `[n, 1, P]` support probabilities when given.
-fn compose_layers(
-    outs: &Tensor,
-    background: &Tensor,
-    p: usize,
-    support: Option<&Tensor>,
-) -> Result<(Tensor, Tensor)> {
+/// background → the `[B, C·P]` image.
+fn compose_layers(outs: &Tensor, background: &Tensor, p: usize) -> Result<Tensor> {
     let (n, b, len) = outs.dims3()?;
     let c = (len - p) / p;
     let alphas = candle_nn::ops::sigmoid(&outs.narrow(2, c * p, p)?)?;
-    let alphas = match support {
-        Some(s) => alphas.broadcast_mul(s)?,
-        None => alphas,
-    };
     let mut seen = Tensor::ones((b, p), outs.dtype(), outs.device())?;
     let mut image: Option<Tensor> = None;
     for i in 0..n {
@@ -311,27 +263,11 @@ fn compose_layers(
         Some(acc) => (acc + back)?,
         None => back,
     };
-    Ok((image.reshape((b, c * p))?, alphas.sum(2)?))
+    Ok(image.reshape((b, c * p))?)
 }
 
-/// Each concept slot's claim per sample `[n, B]` against the background, Σ_p σ(m_i,p − m_bg,p), from
-/// `[n, B, C·P + P]` concept outputs and the `[1, 1, C·P + P]` background slot.
-fn mask_claims(outs: &Tensor, background: &Tensor, p: usize) -> Result<Tensor> {
-    let len = outs.dim(2)?;
-    let m = outs.narrow(2, len - p, p)?;
-    let m_bg = background.narrow(2, len - p, p)?;
-    let claims = candle_nn::ops::sigmoid(&m.broadcast_sub(&m_bg)?)?;
-    Ok(claims.sum(2)?)
-}
-
-impl PerConceptMlpModel {
-    /// The image parameters; with `extras`, also the per-sample mask claims (with a background slot) and the
-    /// support areas (with `support`).
-    fn decode_parts(
-        &self,
-        z: &Tensor,
-        mut extras: Option<&mut BTreeMap<String, Tensor>>,
-    ) -> Result<Tensor> {
+impl Decoder for PerConceptMlpModel {
+    fn decode(&self, z: &Tensor) -> Result<Tensor> {
         let (b, d) = z.dims2()?;
         let blocks = z.reshape((b, self.n, d / self.n))?;
         let inputs = match &self.reading {
@@ -345,51 +281,21 @@ impl PerConceptMlpModel {
             Some((kind, param)) => Some(background_slot(*kind, param, pixels(&self.obs_shape)?)?),
             None => None,
         };
-        let (out, claims) = match (self.combine, bg) {
-            (Combine::Mean, _) => (outs.mean(0)?, None),
-            (Combine::Masks, None) => (compose_masks(&outs, pixels(&self.obs_shape)?)?, None),
+        let out = match (self.combine, bg) {
+            (Combine::Mean, _) => outs.mean(0)?,
+            (Combine::Masks, None) => compose_masks(&outs, pixels(&self.obs_shape)?)?,
             (Combine::Masks, Some(bg)) => {
-                let p = pixels(&self.obs_shape)?;
                 let slots = Tensor::cat(&[&outs, &bg.broadcast_as((1, b, outs.dim(2)?))?], 0)?;
-                let claims = match extras {
-                    Some(_) => Some(mask_claims(&outs, &bg, p)?),
-                    None => None,
-                };
-                (compose_masks(&slots, p)?, claims)
+                compose_masks(&slots, pixels(&self.obs_shape)?)?
             }
-            (Combine::Layers, None) => unreachable!("built with a background"),
-            (Combine::Layers, Some(bg)) => {
-                let support = match &self.support {
-                    Some(theta) => Some(candle_nn::ops::sigmoid(&(theta * SUPPORT_GAIN)?)?),
-                    None => None,
-                };
-                if let (Some(e), Some(s)) = (extras.as_deref_mut(), &support) {
-                    e.insert(SUPPORT_AREA.into(), s.sum(2)?);
-                }
-                let (out, claims) =
-                    compose_layers(&outs, &bg, pixels(&self.obs_shape)?, support.as_ref())?;
-                (out, Some(claims))
+            (Combine::Layers, Some(bg)) => compose_layers(&outs, &bg, pixels(&self.obs_shape)?)?,
+            (Combine::Layers, None) => {
+                return Err(Error::msg("PerConceptMlp: `combine: Layers` lost its background slot"))
             }
         };
-        if let (Some(e), Some(c)) = (extras, claims) {
-            e.insert(MASK_CLAIMS.into(), c);
-        }
         let mut shape = vec![b];
         shape.extend_from_slice(&self.obs_shape);
         Ok(out.reshape(shape)?)
-    }
-}
-
-impl Decoder for PerConceptMlpModel {
-    fn decode(&self, z: &Tensor) -> Result<Tensor> {
-        self.decode_parts(z, None)
-    }
-    fn decode_recording(
-        &self,
-        z: &Tensor,
-        extras: &mut BTreeMap<String, Tensor>,
-    ) -> Result<Tensor> {
-        self.decode_parts(z, Some(extras))
     }
     fn nll(&self, x: &Tensor, params: &Tensor) -> Result<Tensor> {
         self.likelihood.nll(x, params)
@@ -440,7 +346,7 @@ mod tests {
     }
 
     #[test]
-    fn the_background_slot_draws_what_no_concept_claims_and_claims_are_priced_per_decoder() {
+    fn the_background_slot_draws_what_no_concept_claims() {
         // One concept claims pixel 0 strongly and leaves pixel 1 to the background; the other claims nothing.
         let outs = Tensor::new(
             &[[[1f32, 5.0, 20.0, -20.0]], [[3.0, 7.0, -20.0, -20.0]]],
@@ -454,20 +360,6 @@ mod tests {
             (got[0] - 1.0).abs() < 1e-4 && (got[1] + 6.0).abs() < 1e-4,
             "{got:?}"
         );
-        // σ(20) + σ(−20) + σ(−20) + σ(−20) ≈ 1 pixel claimed in all.
-        let c = values(mask_claims(&outs, &bg, 2).unwrap());
-        assert!((c[0] - 1.0).abs() < 1e-4 && c[1].abs() < 1e-4, "{c:?}");
-        // A second decoder claiming the same pixel pays for it too, though the composed image is unchanged.
-        let both = Tensor::new(
-            &[[[1f32, 5.0, 20.0, -20.0]], [[1.0, 7.0, 20.0, -20.0]]],
-            &Device::Cpu,
-        )
-        .unwrap();
-        let c = values(mask_claims(&both, &bg, 2).unwrap());
-        assert!(
-            (c[0] - 1.0).abs() < 1e-4 && (c[1] - 1.0).abs() < 1e-4,
-            "{c:?}"
-        );
     }
 
     fn build(combine: Combine, background: Background) -> Result<Box<dyn Decoder>> {
@@ -479,7 +371,7 @@ mod tests {
         background: Background,
         input: BlockInput,
     ) -> Result<Box<dyn Decoder>> {
-        build_with(combine, background, input, false)
+        build_with(combine, background, input)
     }
 
     /// Two concepts over one channel of 2×2 pixels, latent blocks of 2.
@@ -487,7 +379,6 @@ mod tests {
         combine: Combine,
         background: Background,
         input: BlockInput,
-        support: bool,
     ) -> Result<Box<dyn Decoder>> {
         let spec = carve::data::DataSpec {
             obs_shape: vec![1, 2, 2],
@@ -506,54 +397,15 @@ mod tests {
             combine,
             background,
             input,
-            support,
         }
         .build(&ctx)
     }
 
     #[test]
-    fn a_layered_decoder_with_supports_records_their_area_and_starts_open() {
-        let build =
-            |support, combine| build_with(combine, Background::Colour, BlockInput::Mean, support);
-        let z = Tensor::zeros((3, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
-        let mut extras = BTreeMap::new();
-        let out = build(true, Combine::Layers)
-            .unwrap()
-            .decode_recording(&z, &mut extras)
-            .unwrap();
-        assert_eq!(out.dims(), &[3, 1, 2, 2]);
-        let area = values(extras[SUPPORT_AREA].clone());
-        // Every support starts at σ(3) ≈ 0.953 on each of the 4 pixels.
-        assert_eq!(area.len(), 2);
-        for a in area {
-            assert!((a - 4.0 * 0.952_574).abs() < 1e-4, "{a}");
-        }
-        // Without supports nothing is recorded, and supports need layers.
-        let mut extras = BTreeMap::new();
-        build(false, Combine::Layers)
-            .unwrap()
-            .decode_recording(&z, &mut extras)
-            .unwrap();
-        assert!(!extras.contains_key(SUPPORT_AREA));
-        let err = build(true, Combine::Masks).err().unwrap().to_string();
-        assert!(err.contains("needs `combine: Layers`"), "{err}");
-    }
-
-    #[test]
-    fn a_background_decoder_records_its_claims_and_a_mean_one_rejects_a_background() {
+    fn a_background_decoder_draws_images_and_a_mean_one_rejects_a_background() {
         let dec = build(Combine::Masks, Background::Image).unwrap();
         let z = Tensor::zeros((3, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
-        let mut extras = BTreeMap::new();
-        let out = dec.decode_recording(&z, &mut extras).unwrap();
-        assert_eq!(out.dims(), &[3, 1, 2, 2]);
-        assert_eq!(extras[MASK_CLAIMS].dims(), &[2, 3]);
-        // Without a background there is nothing to claim from: no entry.
-        let mut extras = BTreeMap::new();
-        build(Combine::Masks, Background::None)
-            .unwrap()
-            .decode_recording(&z, &mut extras)
-            .unwrap();
-        assert!(extras.is_empty());
+        assert_eq!(dec.decode(&z).unwrap().dims(), &[3, 1, 2, 2]);
         let err = build(Combine::Mean, Background::Colour)
             .err()
             .unwrap()
@@ -603,16 +455,10 @@ mod tests {
         )
         .unwrap();
         let bg = Tensor::new(&[[[-4f32, -6.0, 0.0, 0.0]]], &Device::Cpu).unwrap();
-        let (image, claims) = compose_layers(&outs, &bg, 2, None).unwrap();
-        let got = values(image);
+        let got = values(compose_layers(&outs, &bg, 2).unwrap());
         assert!(
             (got[0] - 1.0).abs() < 1e-4 && (got[1] - 7.0).abs() < 1e-4,
             "{got:?}"
-        );
-        let c = values(claims);
-        assert!(
-            (c[0] - 1.0).abs() < 1e-4 && (c[1] - 2.0).abs() < 1e-4,
-            "{c:?}"
         );
         // Transparent concepts show the background; half-opaque ones mix front to back.
         let clear = Tensor::new(
@@ -620,7 +466,7 @@ mod tests {
             &Device::Cpu,
         )
         .unwrap();
-        let got = values(compose_layers(&clear, &bg, 2, None).unwrap().0);
+        let got = values(compose_layers(&clear, &bg, 2).unwrap());
         // Pixel 1: ½·5 + ¼·7 + ¼·(−6).
         assert!(
             (got[0] + 4.0).abs() < 1e-4 && (got[1] - 2.75).abs() < 1e-4,
@@ -633,36 +479,7 @@ mod tests {
         assert!(err.contains("needs a background slot"), "{err}");
         let dec = build(Combine::Layers, Background::Colour).unwrap();
         let z = Tensor::zeros((3, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
-        let mut extras = BTreeMap::new();
-        assert_eq!(
-            dec.decode_recording(&z, &mut extras).unwrap().dims(),
-            &[3, 1, 2, 2]
-        );
-        assert_eq!(extras[MASK_CLAIMS].dims(), &[2, 3]);
-    }
-
-    #[test]
-    fn a_closed_support_keeps_a_concept_off_its_pixels_whatever_its_mask() {
-        // Both concepts opaque everywhere; concept 0's support is closed on pixel 0, so concept 1 shows there.
-        let outs = Tensor::new(
-            &[[[1f32, 5.0, 30.0, 30.0]], [[3.0, 7.0, 30.0, 30.0]]],
-            &Device::Cpu,
-        )
-        .unwrap();
-        let bg = Tensor::new(&[[[-4f32, -6.0, 0.0, 0.0]]], &Device::Cpu).unwrap();
-        let support = Tensor::new(&[[[0f32, 1.0]], [[1.0, 1.0]]], &Device::Cpu).unwrap();
-        let (image, claims) = compose_layers(&outs, &bg, 2, Some(&support)).unwrap();
-        let got = values(image);
-        assert!(
-            (got[0] - 3.0).abs() < 1e-4 && (got[1] - 5.0).abs() < 1e-4,
-            "{got:?}"
-        );
-        // Concept 0 claims pixel 1 only; concept 1 draws pixel 0 and is hidden behind concept 0 on pixel 1.
-        let c = values(claims);
-        assert!(
-            (c[0] - 1.0).abs() < 1e-4 && (c[1] - 2.0).abs() < 1e-4,
-            "{c:?}"
-        );
+        assert_eq!(dec.decode(&z).unwrap().dims(), &[3, 1, 2, 2]);
     }
 
     #[test]

@@ -5,19 +5,15 @@
 
 mod decoder;
 mod labels;
-mod mask_claim;
 mod mask_layer;
 mod objectives;
 mod prior;
-mod support_area;
 
 pub use decoder::{Background, BlockInput, Combine, PerConceptMlp};
 pub use labels::LabelScale;
-pub use mask_claim::MaskClaim;
 pub use mask_layer::CausalVaeLayer;
 pub use objectives::{LabelReconstruction, MaskKl};
 pub use prior::LabelConditional;
-pub use support_area::SupportArea;
 
 carve::register_method!(
     "CausalVAE",
