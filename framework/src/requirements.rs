@@ -89,6 +89,7 @@ pub struct DataOffers {
     pub actions: bool,
     pub sequence: bool,
     pub images: bool,
+    pub rows: bool,
 }
 
 impl DataOffers {
@@ -100,7 +101,7 @@ impl DataOffers {
             Need::Actions => self.actions,
             Need::Sequence => self.sequence,
             Need::Images => self.images,
-            Need::Rows => !self.images,
+            Need::Rows => self.rows,
             Need::Part(_) => return None,
         })
     }
@@ -169,7 +170,7 @@ pub fn check(
                     )
                 }
                 _ => format!(
-                    "{} `{}` needs {}, which the data ({data_name}) does not have",
+                    "{} `{}` needs {}, which {data_name} does not have",
                     part.kind,
                     part.name,
                     need.describe()
@@ -188,7 +189,13 @@ pub fn check(
 mod tests {
     use super::*;
 
-    fn part(location: &str, kind: &'static str, name: &str, needs: &[Need], provides: &[Feature]) -> PartDecl {
+    fn part(
+        location: &str,
+        kind: &'static str,
+        name: &str,
+        needs: &[Need],
+        provides: &[Feature],
+    ) -> PartDecl {
         PartDecl {
             location: location.into(),
             kind,
@@ -210,13 +217,16 @@ mod tests {
                 &[],
             ),
         ];
-        let unmet = check(&parts, &DataOffers::default(), "Pendulum", |_| {
+        let unmet = check(&parts, &DataOffers::default(), "the data", |_| {
             vec!["CausalVaeMask".into(), "Scm".into()]
         });
         assert_eq!(unmet.len(), 1);
         assert_eq!(unmet[0].location, "model.objectives[2]");
         let m = &unmet[0].message;
-        assert!(m.contains("DagPenalty") && m.contains("a learned causal graph"), "{m}");
+        assert!(
+            m.contains("DagPenalty") && m.contains("a learned causal graph"),
+            "{m}"
+        );
         assert!(m.contains("model.causal is Independent"), "{m}");
         assert!(m.contains("CausalVaeMask, Scm"), "{m}");
     }
@@ -224,17 +234,37 @@ mod tests {
     #[test]
     fn data_needs_name_the_data_and_part_outputs_pair_up() {
         let parts = [
-            part("model.causal", "causal layer", "Scm", &[Need::KnownGraph], &[Feature::LearnedGraph]),
-            part("model.objectives[0]", "objective", "GraphSparsity", &[Need::Part(Feature::LearnedGraph)], &[]),
-            part("model.prior", "prior", "LabelConditional", &[Need::Labels], &[]),
+            part(
+                "model.causal",
+                "causal layer",
+                "Scm",
+                &[Need::KnownGraph],
+                &[Feature::LearnedGraph],
+            ),
+            part(
+                "model.objectives[0]",
+                "objective",
+                "GraphSparsity",
+                &[Need::Part(Feature::LearnedGraph)],
+                &[],
+            ),
+            part(
+                "model.prior",
+                "prior",
+                "LabelConditional",
+                &[Need::Labels],
+                &[],
+            ),
         ];
         let data = DataOffers {
             graph: true,
             ..Default::default()
         };
-        let unmet = check(&parts, &data, "Synthetic", |_| vec![]);
+        let unmet = check(&parts, &data, "the data", |_| vec![]);
         assert_eq!(unmet.len(), 1, "{unmet:?}");
         assert_eq!(unmet[0].location, "model.prior");
-        assert!(unmet[0].message.contains("needs labels, which the data (Synthetic)"));
+        assert!(unmet[0]
+            .message
+            .contains("needs labels, which the data does not have"));
     }
 }

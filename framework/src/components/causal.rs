@@ -1,10 +1,9 @@
-use super::{BuildContext, CausalLayer, CausalLayerConfig, Do};
+use super::{BuildContext, CausalLayer, CausalLayerConfig, CausalOutput, Do};
 use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// No causal structure: z = ε. do(z_i = v) sets coordinate i and changes nothing else.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -20,7 +19,8 @@ impl CausalLayerConfig for Independent {
 crate::register_component!(
     CausalLayer,
     "Independent",
-    "identity z = ε (no causal structure)"
+    "identity z = ε (no causal structure)",
+    provides: [Abduction]
 );
 
 /// Replaces the columns named in `dos` with their values.
@@ -56,14 +56,16 @@ impl CausalLayer for Independent {
         eps: &Tensor,
         _batch: &Batch,
         _rng: Option<&mut Rng>,
-        _extras: &mut BTreeMap<String, Tensor>,
-    ) -> Result<Tensor> {
-        Ok(eps.clone())
+    ) -> Result<CausalOutput> {
+        Ok(CausalOutput::latents(eps.clone()))
     }
     fn abduct(&self, z: &Tensor) -> Result<Tensor> {
         Ok(z.clone())
     }
     fn intervene(&self, eps: &Tensor, dos: &[Do]) -> Result<Tensor> {
         set_columns(eps, dos)
+    }
+    fn intervene_latents(&self, z: &Tensor, dos: &[Do]) -> Result<Tensor> {
+        set_columns(z, dos)
     }
 }

@@ -130,7 +130,8 @@ impl DecoderConfig for ConvDecoder {
 crate::register_component!(
     Decoder,
     "Conv",
-    "FC + stride-2 transposed conv stack → image (Bernoulli or Gaussian)"
+    "FC + stride-2 transposed conv stack → image (Bernoulli or Gaussian)",
+    needs: [Images]
 );
 
 impl Decoder for ConvDecoderModel {

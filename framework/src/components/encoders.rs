@@ -108,7 +108,8 @@ impl EncoderConfig for ConvEncoder {
 crate::register_component!(
     Encoder,
     "Conv",
-    "stride-2 conv stack (kernel 4) + FC → diagonal Gaussian"
+    "stride-2 conv stack (kernel 4) + FC → diagonal Gaussian",
+    needs: [Images]
 );
 
 impl Encoder for ConvEncoderModel {

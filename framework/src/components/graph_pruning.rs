@@ -63,7 +63,8 @@ impl ObjectiveConfig for GraphPruning {
 crate::register_component!(
     Objective,
     "GraphPruning",
-    "graph_pruned: weight · Σ|A_ij| over the edges pruned once the graph formed (two-phase; global or per child)"
+    "graph_pruned: weight · Σ|A_ij| over the edges pruned once the graph formed (two-phase; global or per child)",
+    needs: [Part(LearnedGraph)]
 );
 
 /// Which edges are pruned, and which children are decided.

@@ -8,26 +8,31 @@
 //! ```
 
 mod causal;
+mod check;
 mod decoders;
 mod encoders;
 mod graph_pruning;
 mod objectives;
 mod priors;
+mod scm_layer;
 
 pub use causal::{set_columns, Independent};
+pub use check::{data_offers, PartList};
 pub use decoders::{ConvDecoder, MlpDecoder};
 pub use encoders::{ConvEncoder, MlpEncoder};
 pub use graph_pruning::GraphPruning;
 pub use objectives::{DagPenalty, GraphSparsity, PriorKl, Reconstruction};
 pub use priors::StdNormal;
+pub use scm_layer::{Scm, ScmLayer};
 
 use crate::data::{Batch, DataSpec};
 use crate::dist::DiagGaussian;
 use crate::error::Result;
 use crate::nn::Params;
+use crate::registry::ComponentKind;
+pub use crate::requirements::{Feature, Need};
 use crate::rng::Rng;
 use candle_core::{Device, Tensor};
-use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 /// What a component config needs to create its parameters.
@@ -45,6 +50,32 @@ impl BuildContext<'_> {
     }
 }
 
+/// What a causal layer computes from ε: the latents fed to the decoder and, for layers that have them, the
+/// typed intermediates other parts need (each declared as a [`Feature`] the layer provides).
+#[derive(Clone, Debug)]
+pub struct CausalOutput {
+    /// Latents after the causal layer, fed to the decoder.
+    pub z: Tensor,
+    /// The SCM's latents before a mask layer ([`Feature::ScmLatents`]).
+    pub scm_latents: Option<Tensor>,
+    /// A mask layer's output z̃ before any sampling noise ([`Feature::MaskedLatents`]).
+    pub masked_latents: Option<Tensor>,
+    /// The labels predicted from their parents ([`Feature::LabelPrediction`]); only for labelled batches.
+    pub label_prediction: Option<Tensor>,
+}
+
+impl CausalOutput {
+    /// Just the latents.
+    pub fn latents(z: Tensor) -> Self {
+        Self {
+            z,
+            scm_latents: None,
+            masked_latents: None,
+            label_prediction: None,
+        }
+    }
+}
+
 /// Every intermediate of one forward pass, so objectives are small functions of it.
 #[derive(Clone, Debug)]
 pub struct ForwardOutputs {
@@ -52,12 +83,34 @@ pub struct ForwardOutputs {
     pub posterior: DiagGaussian,
     /// The sample (or mean, at evaluation) fed to the causal layer.
     pub eps: Tensor,
-    /// Latents after the causal layer, fed to the decoder.
-    pub z: Tensor,
+    /// The causal layer's output: z and its typed intermediates.
+    pub causal: CausalOutput,
     /// Decoder output: the parameters of p(x|z) (logits, means).
     pub decoded: Tensor,
-    /// Anything else a component computes that an objective may use, by name.
-    pub extras: BTreeMap<String, Tensor>,
+}
+
+impl ForwardOutputs {
+    /// Latents after the causal layer.
+    pub fn z(&self) -> &Tensor {
+        &self.causal.z
+    }
+
+    /// The causal layer's output `feature`, or an error naming `who` needs it. Models are checked when they are
+    /// built ([`PartList::check`]), so this fails only for a layer that declares a feature it does not compute.
+    pub fn feature(&self, feature: Feature, who: &str) -> Result<&Tensor> {
+        let t = match feature {
+            Feature::ScmLatents => self.causal.scm_latents.as_ref(),
+            Feature::MaskedLatents => self.causal.masked_latents.as_ref(),
+            Feature::LabelPrediction => self.causal.label_prediction.as_ref(),
+            _ => None,
+        };
+        t.ok_or_else(|| {
+            crate::Error::msg(format!(
+                "{who} needs {}, which the causal layer did not compute for this batch",
+                feature.describe()
+            ))
+        })
+    }
 }
 
 /// do(node = value) on a latent (causal-layer node index).
@@ -81,16 +134,6 @@ pub trait Encoder: Send {
 pub trait Decoder: Send {
     /// `z`: `[B, latent_dim]` → parameters of p(x|z), shape `[B, ..obs_shape]`.
     fn decode(&self, z: &Tensor) -> Result<Tensor>;
-    /// [`Decoder::decode`] in training's forward pass, which may also record intermediates an objective uses
-    /// (e.g. per-sample mask statistics) in `extras`, under names starting `decoder.`. Defaults to `decode`.
-    fn decode_recording(
-        &self,
-        z: &Tensor,
-        extras: &mut BTreeMap<String, Tensor>,
-    ) -> Result<Tensor> {
-        let _ = extras;
-        self.decode(z)
-    }
     /// −log p(x | params) per sample, shape `[B]`.
     fn nll(&self, x: &Tensor, params: &Tensor) -> Result<Tensor>;
     /// E[x | params], e.g. pixel probabilities, for pictures.
@@ -117,15 +160,9 @@ pub trait Prior: Send {
 }
 
 pub trait CausalLayer: Send {
-    /// ε `[B, d]` → z `[B, d]`; may record intermediates in `extras`. `rng` is `Some` in training (for
+    /// ε `[B, d]` → z `[B, d]` and the intermediates the layer provides. `rng` is `Some` in training (for
     /// layers that sample) and `None` at evaluation, where the layer must be deterministic.
-    fn forward(
-        &self,
-        eps: &Tensor,
-        batch: &Batch,
-        rng: Option<&mut Rng>,
-        extras: &mut BTreeMap<String, Tensor>,
-    ) -> Result<Tensor>;
+    fn forward(&self, eps: &Tensor, batch: &Batch, rng: Option<&mut Rng>) -> Result<CausalOutput>;
     /// Weighted adjacency over the causal nodes (`A[i][j] ≠ 0` means i → j), if the layer has a graph.
     fn graph(&self) -> Result<Option<Tensor>> {
         Ok(None)
@@ -134,6 +171,11 @@ pub trait CausalLayer: Send {
     fn abduct(&self, z: &Tensor) -> Result<Tensor>;
     /// z under do(...): fix the intervened nodes, recompute their descendants from `eps`.
     fn intervene(&self, eps: &Tensor, dos: &[Do]) -> Result<Tensor>;
+    /// z under do(...) from latents `z` (a method whose encoder gives z, not ε): by default abduct ε, then
+    /// [`CausalLayer::intervene`]; layers that can keep the non-descendants exact override it.
+    fn intervene_latents(&self, z: &Tensor, dos: &[Do]) -> Result<Tensor> {
+        self.intervene(&self.abduct(z)?, dos)
+    }
     /// Whether `forward` is the identity (z = ε), so densities over ε are densities over z.
     fn is_identity(&self) -> bool {
         false
@@ -181,26 +223,73 @@ pub trait Objective: Send {
 #[typetag::serde]
 pub trait EncoderConfig: Debug + Send + Sync {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Encoder>>;
+    /// What this part needs; defaults to its registration's `needs`.
+    fn needs(&self) -> Vec<Need> {
+        declared(ComponentKind::Encoder, self.typetag_name()).0
+    }
+    /// What this part provides; defaults to its registration's `provides`.
+    fn provides(&self) -> Vec<Feature> {
+        declared(ComponentKind::Encoder, self.typetag_name()).1
+    }
 }
 
 #[typetag::serde]
 pub trait DecoderConfig: Debug + Send + Sync {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Decoder>>;
+    /// What this part needs; defaults to its registration's `needs`.
+    fn needs(&self) -> Vec<Need> {
+        declared(ComponentKind::Decoder, self.typetag_name()).0
+    }
+    /// What this part provides; defaults to its registration's `provides`.
+    fn provides(&self) -> Vec<Feature> {
+        declared(ComponentKind::Decoder, self.typetag_name()).1
+    }
 }
 
 #[typetag::serde]
 pub trait PriorConfig: Debug + Send + Sync {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Prior>>;
+    /// What this part needs; defaults to its registration's `needs`.
+    fn needs(&self) -> Vec<Need> {
+        declared(ComponentKind::Prior, self.typetag_name()).0
+    }
+    /// What this part provides; defaults to its registration's `provides`.
+    fn provides(&self) -> Vec<Feature> {
+        declared(ComponentKind::Prior, self.typetag_name()).1
+    }
 }
 
 #[typetag::serde]
 pub trait CausalLayerConfig: Debug + Send + Sync {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn CausalLayer>>;
+    /// What this part needs; defaults to its registration's `needs`.
+    fn needs(&self) -> Vec<Need> {
+        declared(ComponentKind::CausalLayer, self.typetag_name()).0
+    }
+    /// What this part provides; defaults to its registration's `provides`.
+    fn provides(&self) -> Vec<Feature> {
+        declared(ComponentKind::CausalLayer, self.typetag_name()).1
+    }
 }
 
 #[typetag::serde]
 pub trait ObjectiveConfig: Debug + Send + Sync {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Objective>>;
+    /// What this part needs; defaults to its registration's `needs`.
+    fn needs(&self) -> Vec<Need> {
+        declared(ComponentKind::Objective, self.typetag_name()).0
+    }
+    /// What this part provides; defaults to its registration's `provides`.
+    fn provides(&self) -> Vec<Feature> {
+        declared(ComponentKind::Objective, self.typetag_name()).1
+    }
+}
+
+/// The registered needs and provides of `name` of `kind` (none for an unregistered name).
+pub fn declared(kind: ComponentKind, name: &str) -> (Vec<Need>, Vec<Feature>) {
+    crate::registry::component(kind, name)
+        .map(|c| (c.needs.to_vec(), c.provides.to_vec()))
+        .unwrap_or_default()
 }
 
 /// Batch mean of a per-sample `[B]` tensor, as a scalar.

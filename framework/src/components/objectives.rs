@@ -91,7 +91,7 @@ impl Objective for PriorKl {
 }
 
 /// `dag` = `linear`·h(A) + `quadratic`·h(A)² on the causal layer's graph, h(A) = tr((I + A∘A/n)ⁿ) − n: the
-/// fixed-multiplier augmented Lagrangian of CausalVAE's code (3h + 0.5h²). Zero for layers without a graph.
+/// fixed-multiplier augmented Lagrangian of CausalVAE's code (3h + 0.5h²). Needs a causal layer with a graph.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DagPenalty {
@@ -117,7 +117,8 @@ impl ObjectiveConfig for DagPenalty {
 crate::register_component!(
     Objective,
     "DagPenalty",
-    "dag: c1·h(A) + c2·h(A)², h = tr((I + A∘A/n)^n) − n (acyclicity)"
+    "dag: c1·h(A) + c2·h(A)², h = tr((I + A∘A/n)^n) − n (acyclicity)",
+    needs: [Part(LearnedGraph)]
 );
 
 impl Objective for DagPenalty {
@@ -143,15 +144,18 @@ impl Objective for DagPenalty {
     }
 }
 
-/// The term `name` = `value(A)` on the causal layer's graph A; no term for layers without a graph, or where
-/// `value` gives none.
+/// The term `name` = `value(A)` on the causal layer's graph A; no term where `value` gives none. A layer
+/// without a graph is an error (models are checked for it when built, so this is a layer that declares
+/// [`super::Feature::LearnedGraph`] without having one).
 pub(super) fn graph_term(
     parts: &Parts,
     name: &str,
     value: impl FnOnce(&candle_core::Tensor) -> Result<Option<candle_core::Tensor>>,
 ) -> Result<Vec<Term>> {
     let Some(a) = parts.causal.graph()? else {
-        return Ok(vec![]);
+        return Err(crate::Error::msg(format!(
+            "the `{name}` term needs a learned causal graph, and the causal layer has none"
+        )));
     };
     Ok(value(&a)?
         .map(|value| Term {
@@ -163,7 +167,7 @@ pub(super) fn graph_term(
 }
 
 /// `graph_l1` = `weight` · Σ_ij |A_ij| on the causal layer's graph: the NOTEARS-style sparsity term. An edge
-/// no term needs decays to zero instead of surviving from its initial value. Zero for layers without a graph.
+/// no term needs decays to zero instead of surviving from its initial value. Needs a causal layer with a graph.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GraphSparsity {
@@ -180,7 +184,8 @@ impl ObjectiveConfig for GraphSparsity {
 crate::register_component!(
     Objective,
     "GraphSparsity",
-    "graph_l1: weight · Σ|A_ij| on the causal layer's graph (sparsity)"
+    "graph_l1: weight · Σ|A_ij| on the causal layer's graph (sparsity)",
+    needs: [Part(LearnedGraph)]
 );
 
 impl GraphSparsity {

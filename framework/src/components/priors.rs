@@ -16,7 +16,12 @@ impl PriorConfig for StdNormal {
         Ok(Box::new(StdNormal {}))
     }
 }
-crate::register_component!(Prior, "StdNormal", "independent standard normal N(0, I)");
+crate::register_component!(
+    Prior,
+    "StdNormal",
+    "independent standard normal N(0, I)",
+    provides: [PriorDensity]
+);
 
 impl Prior for StdNormal {
     fn kl(&self, fwd: &ForwardOutputs, _batch: &Batch) -> Result<Tensor> {

@@ -10,7 +10,7 @@ use crate::rng::Rng;
 use candle_core::Tensor;
 use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// Any ELBO-family model from parts: `{"Elbo": (latent_dim: 10, encoder: ..., decoder: ..., objectives: [...])}`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -57,8 +57,20 @@ pub struct ElboParts<'a> {
     pub causal: &'a dyn CausalLayerConfig,
     pub prior: &'a dyn PriorConfig,
     pub decoder: &'a dyn DecoderConfig,
-    pub objectives: &'a [Box<dyn ObjectiveConfig>],
+    /// Each objective with its config location (for requirement errors).
+    pub objectives: Vec<(String, &'a dyn ObjectiveConfig)>,
     pub sample_posterior: bool,
+}
+
+/// A config's objective list at `location` (`model.objectives` → `model.objectives[i]`).
+pub fn located<'a>(
+    location: &str,
+    list: &'a [Box<dyn ObjectiveConfig>],
+) -> Vec<(String, &'a dyn ObjectiveConfig)> {
+    list.iter()
+        .enumerate()
+        .map(|(i, o)| (format!("{location}[{i}]"), o.as_ref()))
+        .collect()
 }
 
 #[typetag::serde(name = "Elbo")]
@@ -70,7 +82,7 @@ impl MethodConfig for Elbo {
             causal: self.causal.as_ref(),
             prior: self.prior.as_ref(),
             decoder: self.decoder.as_ref(),
-            objectives: &self.objectives,
+            objectives: located("model.objectives", &self.objectives),
             sample_posterior: self.sample_posterior,
         };
         Ok(Box::new(ElboMethod::new(&parts, ctx)?))
@@ -92,9 +104,25 @@ pub struct ElboMethod {
     sample_posterior: bool,
 }
 
+impl ElboParts<'_> {
+    /// The parts as the requirement check sees them, at their config locations under `model`.
+    pub fn part_list(&self) -> PartList {
+        let mut list = PartList::new();
+        list.encoder("model.encoder", self.encoder)
+            .causal("model.causal", self.causal)
+            .prior("model.prior", self.prior)
+            .decoder("model.decoder", self.decoder);
+        for (location, o) in &self.objectives {
+            list.objective(location, *o);
+        }
+        list
+    }
+}
+
 impl ElboMethod {
     pub fn new(cfg: &ElboParts, ctx: &MethodContext) -> Result<Self> {
         super::check_latent_dim(cfg.latent_dim)?;
+        cfg.part_list().check(ctx.spec)?;
         let varmap = VarMap::new();
         let root = Params::new(varmap.clone(), ctx.device.clone(), ctx.seed);
         let bc = |name: &str| BuildContext {
@@ -112,7 +140,7 @@ impl ElboMethod {
             .objectives
             .iter()
             .enumerate()
-            .map(|(i, o)| o.build(&bc(&format!("objective{i}"))))
+            .map(|(i, (_, o))| o.build(&bc(&format!("objective{i}"))))
             .collect::<Result<Vec<_>>>()?;
         let optimizer = AdamW::new(named_vars(&varmap), ctx.optimizer.clone())?;
         Ok(Self {
@@ -147,15 +175,13 @@ impl ElboMethod {
             Some(rng) if self.sample_posterior => posterior.rsample(rng)?,
             _ => posterior.mean.clone(),
         };
-        let mut extras = BTreeMap::new();
-        let z = self.parts.causal.forward(&eps, batch, rng, &mut extras)?;
-        let decoded = self.parts.decoder.decode_recording(&z, &mut extras)?;
+        let causal = self.parts.causal.forward(&eps, batch, rng)?;
+        let decoded = self.parts.decoder.decode(&causal.z)?;
         Ok(ForwardOutputs {
             posterior,
             eps,
-            z,
+            causal,
             decoded,
-            extras,
         })
     }
 
@@ -213,10 +239,7 @@ impl Method for ElboMethod {
             factors: None,
             actions: None,
         };
-        let mut extras = BTreeMap::new();
-        self.parts
-            .causal
-            .forward(&q.mean, &batch, None, &mut extras)
+        Ok(self.parts.causal.forward(&q.mean, &batch, None)?.z)
     }
 
     fn decode(&self, z: &Tensor) -> Result<Tensor> {

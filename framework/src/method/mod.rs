@@ -3,7 +3,7 @@
 
 mod elbo;
 
-pub use elbo::{named_vars, Elbo, ElboMethod, ElboParts};
+pub use elbo::{located, named_vars, Elbo, ElboMethod, ElboParts};
 
 use crate::components::{Do, Term};
 use crate::data::{Batch, DataSpec, LabelStats};

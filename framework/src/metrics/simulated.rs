@@ -369,7 +369,7 @@ pub(crate) mod test_support {
             causal: &Independent {},
             prior: &StdNormal {},
             decoder: &decoder,
-            objectives: &[],
+            objectives: Vec::new(),
             sample_posterior: true,
         };
         let optimizer = AdamConfig::default();

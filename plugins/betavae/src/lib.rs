@@ -6,7 +6,7 @@
 use carve::components::{
     DecoderConfig, EncoderConfig, Independent, ObjectiveConfig, PriorKl, Reconstruction, StdNormal,
 };
-use carve::method::{ElboMethod, ElboParts, Method, MethodConfig, MethodContext};
+use carve::method::{located, ElboMethod, ElboParts, Method, MethodConfig, MethodContext};
 use carve::Result;
 use serde::{Deserialize, Serialize};
 
@@ -21,25 +21,29 @@ pub struct BetaVae {
     pub warmup_steps: usize,
     pub encoder: Box<dyn EncoderConfig>,
     pub decoder: Box<dyn DecoderConfig>,
+    /// Terms added to the β-ELBO (its reconstruction and β-weighted KL come first).
+    #[serde(default)]
+    pub objectives: Vec<Box<dyn ObjectiveConfig>>,
 }
 
 #[typetag::serde(name = "BetaVae")]
 impl MethodConfig for BetaVae {
     fn build(&self, ctx: &MethodContext) -> Result<Box<dyn Method>> {
-        let objectives: Vec<Box<dyn ObjectiveConfig>> = vec![
-            Box::new(Reconstruction {}),
-            Box::new(PriorKl {
-                weight: self.beta,
-                warmup_steps: self.warmup_steps,
-            }),
-        ];
+        let elbo = Reconstruction {};
+        let kl = PriorKl {
+            weight: self.beta,
+            warmup_steps: self.warmup_steps,
+        };
+        let mut objectives: Vec<(String, &dyn ObjectiveConfig)> =
+            vec![("model".into(), &elbo), ("model.beta".into(), &kl)];
+        objectives.extend(located("model.objectives", &self.objectives));
         let parts = ElboParts {
             latent_dim: self.latent_dim,
             encoder: self.encoder.as_ref(),
             causal: &Independent {},
             prior: &StdNormal {},
             decoder: self.decoder.as_ref(),
-            objectives: &objectives,
+            objectives,
             sample_posterior: true,
         };
         Ok(Box::new(ElboMethod::new(&parts, ctx)?))

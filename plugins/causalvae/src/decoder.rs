@@ -290,7 +290,9 @@ impl Decoder for PerConceptMlpModel {
             }
             (Combine::Layers, Some(bg)) => compose_layers(&outs, &bg, pixels(&self.obs_shape)?)?,
             (Combine::Layers, None) => {
-                return Err(Error::msg("PerConceptMlp: `combine: Layers` lost its background slot"))
+                return Err(Error::msg(
+                    "PerConceptMlp: `combine: Layers` lost its background slot",
+                ))
             }
         };
         let mut shape = vec![b];

@@ -32,6 +32,15 @@ impl LabelScale {
         self.0.is_empty()
     }
 
+    /// A part reading `feature` and, unless the scale is empty (unsupervised), the labels.
+    pub fn needs(&self, feature: carve::components::Feature) -> Vec<carve::components::Need> {
+        let mut needs = vec![carve::components::Need::Part(feature)];
+        if !self.is_unsupervised() {
+            needs.push(carve::components::Need::Labels);
+        }
+        needs
+    }
+
     /// Every half-range finite and > 0 (they divide the labels); `who` names the component in the error.
     pub fn check(&self, who: &str) -> Result<()> {
         match self.0.iter().find(|s| !(s.1.is_finite() && s.1 > 0.0)) {

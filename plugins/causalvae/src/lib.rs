@@ -6,14 +6,16 @@
 mod decoder;
 mod labels;
 mod mask_layer;
+mod method;
 mod objectives;
 mod prior;
 
 pub use decoder::{Background, BlockInput, Combine, PerConceptMlp};
 pub use labels::LabelScale;
-pub use mask_layer::CausalVaeLayer;
+pub use mask_layer::{CausalVaeLayer, InitialGraph, MaskInput};
+pub use method::{CausalVae, OfficialParts};
 pub use objectives::{LabelReconstruction, MaskKl};
-pub use prior::LabelConditional;
+pub use prior::{ConceptWeights, LabelConditional};
 
 carve::register_method!(
     "CausalVAE",

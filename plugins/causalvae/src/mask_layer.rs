@@ -4,14 +4,13 @@
 //! z_dag = z̃ + √λ_v·N(0, I). The label branch g_u((Aᵀu)_i) feeds the `label` objective.
 
 use candle_core::Tensor;
-use carve::components::{BuildContext, CausalLayer, CausalLayerConfig, Do};
+use carve::components::{BuildContext, CausalLayer, CausalLayerConfig, CausalOutput, Do};
 use carve::data::Batch;
 use carve::nn::{Activation, Init, ParallelMlp};
 use carve::rng::Rng;
 use carve::scm::LinearScm;
 use carve::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// What concept i's mechanism g_i reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -185,7 +184,8 @@ impl CausalLayerConfig for CausalVaeLayer {
 carve::register_component!(
     CausalLayer,
     "CausalVaeMask",
-    "CausalVAE: linear SCM (I−Aᵀ)⁻¹ε over concept blocks + mask layer g_i + attention noise + label branch"
+    "CausalVAE: linear SCM (I−Aᵀ)⁻¹ε over concept blocks + mask layer g_i + attention noise + label branch",
+    provides: [LearnedGraph, ScmLatents, MaskedLatents, LabelPrediction]
 );
 
 impl CausalVaeMaskModel {
@@ -249,28 +249,28 @@ fn set_blocks(t: &Tensor, dos: &[Do]) -> Result<Tensor> {
 }
 
 impl CausalLayer for CausalVaeMaskModel {
-    fn forward(
-        &self,
-        eps: &Tensor,
-        batch: &Batch,
-        rng: Option<&mut Rng>,
-        extras: &mut BTreeMap<String, Tensor>,
-    ) -> Result<Tensor> {
+    fn forward(&self, eps: &Tensor, batch: &Batch, rng: Option<&mut Rng>) -> Result<CausalOutput> {
         let (b, k, e) = self.blocks(eps)?;
         let z = LinearScm::new(self.a.clone()).forward(&e)?;
         let zm = self.mask_output(&z, &e)?;
-        if let Some(u) = &batch.labels {
-            let mu = self.parents(&u.reshape((b, self.n, 1))?, self.label_input)?;
-            let g = self.label.forward_batch_major(&mu)?.reshape((b, self.n))?;
-            extras.insert("causal.label_pred".into(), g);
-        }
+        let label_prediction = match &batch.labels {
+            Some(u) => {
+                let mu = self.parents(&u.reshape((b, self.n, 1))?, self.label_input)?;
+                Some(self.label.forward_batch_major(&mu)?.reshape((b, self.n))?)
+            }
+            None => None,
+        };
         let d = self.n * k;
-        extras.insert("causal.z".into(), z.reshape((b, d))?);
         let zm = zm.reshape((b, d))?;
-        extras.insert("causal.z_mask".into(), zm.clone());
-        Ok(match rng {
+        let out = match rng {
             Some(rng) => (&zm + (rng.normal(&[b, d], zm.device())? * self.sample_std)?)?,
-            None => zm,
+            None => zm.clone(),
+        };
+        Ok(CausalOutput {
+            z: out,
+            scm_latents: Some(z.reshape((b, d))?),
+            masked_latents: Some(zm),
+            label_prediction,
         })
     }
 
@@ -373,7 +373,7 @@ mod tests {
             factors: None,
             actions: None,
         };
-        let z = l.forward(&eps, &batch, None, &mut BTreeMap::new()).unwrap();
+        let z = l.forward(&eps, &batch, None).unwrap().z;
         assert_eq!(blocks(&z), blocks(&l.intervene(&eps, &[]).unwrap()));
     }
 
@@ -431,9 +431,10 @@ mod tests {
                     factors: None,
                     actions: None,
                 };
-                let mut extras = BTreeMap::new();
-                l.forward(&eps, &batch, None, &mut extras).unwrap();
-                extras["causal.label_pred"]
+                l.forward(&eps, &batch, None)
+                    .unwrap()
+                    .label_prediction
+                    .unwrap()
                     .flatten_all()
                     .unwrap()
                     .to_vec1()

@@ -3,18 +3,12 @@
 
 use crate::labels::{half_sq_dist, LabelScale};
 use candle_core::Tensor;
-use carve::components::{BuildContext, ForwardOutputs, Objective, ObjectiveConfig, Parts, Term};
+use carve::components::{
+    BuildContext, Feature, ForwardOutputs, Need, Objective, ObjectiveConfig, Parts, Term,
+};
 use carve::data::Batch;
 use carve::{Error, Result};
 use serde::{Deserialize, Serialize};
-
-fn extra<'a>(fwd: &'a ForwardOutputs, key: &str, who: &str) -> Result<&'a candle_core::Tensor> {
-    fwd.extras.get(key).ok_or_else(|| {
-        Error::msg(format!(
-            "{who} needs the CausalVaeMask causal layer (extras `{key}`)"
-        ))
-    })
-}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,11 +29,15 @@ impl ObjectiveConfig for MaskKl {
         self.label_scale.check("MaskKl")?;
         Ok(Box::new(self.clone()))
     }
+    fn needs(&self) -> Vec<Need> {
+        self.label_scale.needs(Feature::MaskedLatents)
+    }
 }
 carve::register_component!(
     Objective,
     "MaskKl",
-    "mask_kl: Σ_i ½‖z̃_i − ũ_i‖² on the mask layer output (CausalVAE)"
+    "mask_kl: Σ_i ½‖z̃_i − ũ_i‖² on the mask layer output (CausalVAE)",
+    needs: [Labels, Part(MaskedLatents)]
 );
 
 impl Objective for MaskKl {
@@ -50,7 +48,7 @@ impl Objective for MaskKl {
         batch: &Batch,
         _step: usize,
     ) -> Result<Vec<Term>> {
-        let zm = extra(fwd, "causal.z_mask", "MaskKl")?;
+        let zm = fwd.feature(Feature::MaskedLatents, "MaskKl")?;
         let (b, n) = (zm.dims()[0], self.concepts);
         let k = zm.dims()[1] / n;
         let zm = zm.reshape((b, n, k))?;
@@ -86,7 +84,8 @@ impl ObjectiveConfig for LabelReconstruction {
 carve::register_component!(
     Objective,
     "LabelReconstruction",
-    "label: MSE(g_u(Aᵀu), u) on raw labels (CausalVAE l_u), or per concept over its half-range"
+    "label: MSE(g_u(Aᵀu), u) on raw labels (CausalVAE l_u), or per concept over its half-range",
+    needs: [Labels, Part(LabelPrediction)]
 );
 
 impl LabelReconstruction {
@@ -118,7 +117,7 @@ impl Objective for LabelReconstruction {
         batch: &Batch,
         _step: usize,
     ) -> Result<Vec<Term>> {
-        let pred = extra(fwd, "causal.label_pred", "LabelReconstruction")?;
+        let pred = fwd.feature(Feature::LabelPrediction, "LabelReconstruction")?;
         let u = batch.labels.as_ref().ok_or_else(|| {
             Error::Data("LabelReconstruction needs labels; this dataset has none".into())
         })?;

@@ -5,7 +5,7 @@
 
 use crate::labels::LabelScale;
 use candle_core::{Device, Tensor};
-use carve::components::{BuildContext, ForwardOutputs, Prior, PriorConfig};
+use carve::components::{BuildContext, Feature, ForwardOutputs, Need, Prior, PriorConfig};
 use carve::data::Batch;
 use carve::rng::Rng;
 use carve::{Error, Result};
@@ -84,11 +84,15 @@ impl PriorConfig for LabelConditional {
         }
         Ok(Box::new(self.clone()))
     }
+    fn needs(&self) -> Vec<Need> {
+        self.label_scale.needs(Feature::ScmLatents)
+    }
 }
 carve::register_component!(
     Prior,
     "LabelConditional",
-    "CausalVAE: ε ~ N(0,I), z|u ~ N(scaled u, I); α·KL_ε + β·KL_z|u"
+    "CausalVAE: ε ~ N(0,I), z|u ~ N(scaled u, I); α·KL_ε + β·KL_z|u",
+    needs: [Labels, Part(ScmLatents)]
 );
 
 impl Prior for LabelConditional {
@@ -98,9 +102,7 @@ impl Prior for LabelConditional {
         let eps = fwd.eps.reshape((b, n, k))?;
         let kl_eps = weighted_half_sq(&eps, &self.alpha, n)?;
         let z = fwd
-            .extras
-            .get("causal.z")
-            .ok_or_else(|| Error::msg("LabelConditional prior needs the CausalVaeMask causal layer (extras `causal.z`)"))?
+            .feature(Feature::ScmLatents, "the LabelConditional prior")?
             .reshape((b, n, k))?;
         let u = self
             .label_scale
@@ -117,7 +119,6 @@ impl Prior for LabelConditional {
 mod tests {
     use super::*;
     use carve::dist::DiagGaussian;
-    use std::collections::BTreeMap;
 
     /// KL per sample for ε̂ = `eps`, z = ε̂ and labels at the scale's centres (ũ = 0), 2 concepts × 1 dim.
     fn kl(alpha: ConceptWeights, eps: &[f32]) -> Vec<f32> {
@@ -131,9 +132,11 @@ mod tests {
         let fwd = ForwardOutputs {
             posterior: DiagGaussian::unit(e.clone()).unwrap(),
             eps: e.clone(),
-            z: e.clone(),
+            causal: carve::components::CausalOutput {
+                scm_latents: Some(e.clone()),
+                ..carve::components::CausalOutput::latents(e.clone())
+            },
             decoded: e.clone(),
-            extras: BTreeMap::from([("causal.z".to_string(), e.clone())]),
         };
         let batch = Batch {
             x: e.clone(),

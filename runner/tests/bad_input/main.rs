@@ -10,4 +10,5 @@ mod faults;
 mod figures;
 mod npz;
 mod overrides;
+mod requirements;
 mod run_dir;
