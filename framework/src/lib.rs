@@ -4,6 +4,7 @@
 //! [`config`]s, [`data`]sets, the [`train`]ing loop with checkpoints, metrics and pictures. It names no method:
 //! methods live in plugin crates that register their parts through `inventory` and `typetag`.
 
+pub mod compatibility;
 pub mod components;
 pub mod config;
 mod cpu;

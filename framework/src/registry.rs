@@ -58,6 +58,10 @@ pub struct MethodInfo {
     pub summary: &'static str,
     /// A complete, runnable experiment config for this method.
     pub default_config: &'static str,
+    /// The part kinds a config of this method may name (its slots).
+    pub slots: &'static [ComponentKind],
+    /// What the method itself needs of the data.
+    pub needs: &'static [Need],
 }
 
 inventory::collect!(ComponentInfo);
@@ -156,12 +160,24 @@ macro_rules! register_component {
     };
 }
 
-/// Registers a method with its default experiment config.
+/// Registers a method with its default experiment config and, optionally, the part kinds it takes
+/// ([`ComponentKind`] variants) and what it needs of the data ([`Need`] variants).
 #[macro_export]
 macro_rules! register_method {
-    ($name:literal, $summary:literal, $config:expr) => {
+    ($name:literal, $summary:literal, $config:expr
+        $(, slots: [$($slot:ident),* $(,)?])? $(, needs: [$($need:expr),* $(,)?])? $(,)?) => {
         $crate::prelude::inventory::submit! {
-            $crate::registry::MethodInfo { name: $name, summary: $summary, default_config: $config }
+            $crate::registry::MethodInfo {
+                name: $name,
+                summary: $summary,
+                default_config: $config,
+                slots: &[$($($crate::registry::ComponentKind::$slot),*)?],
+                needs: {
+                    #[allow(unused_imports)]
+                    use $crate::requirements::{Feature::*, Need::*};
+                    &[$($($need),*)?]
+                },
+            }
         }
     };
 }

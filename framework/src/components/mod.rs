@@ -144,12 +144,29 @@ pub trait Decoder: Send {
     }
 }
 
+/// A distribution over the causal layer's input ε.
 pub trait Prior: Send {
-    /// KL(q || p) per sample, shape `[B]` (analytic where possible).
-    fn kl(&self, fwd: &ForwardOutputs, batch: &Batch) -> Result<Tensor>;
-    /// `n` draws of the causal layer's input, shape `[n, latent_dim]`.
-    fn sample(&self, n: usize, latent_dim: usize, rng: &mut Rng, device: &Device)
-        -> Result<Tensor>;
+    /// KL(q(ε|x) || p) per sample, shape `[B]`. Priors with a closed form override it; the default is the
+    /// one-sample estimate log q(ε) − log p(ε) at `fwd.eps`, for priors with a [`Prior::log_prob`].
+    fn kl(&self, fwd: &ForwardOutputs, batch: &Batch) -> Result<Tensor> {
+        let _ = batch;
+        let log_p = self.log_prob(&fwd.eps)?.ok_or_else(|| {
+            crate::Error::msg(
+                "this prior has neither a closed-form KL nor a density to estimate one",
+            )
+        })?;
+        Ok((fwd.posterior.log_prob(&fwd.eps)? - log_p)?)
+    }
+    /// `n` draws of ε, shape `[n, latent_dim]`. `labels` (`[n, m]`, where given) condition priors that depend
+    /// on labels; the others ignore them.
+    fn sample(
+        &self,
+        n: usize,
+        latent_dim: usize,
+        labels: Option<&Tensor>,
+        rng: &mut Rng,
+        device: &Device,
+    ) -> Result<Tensor>;
     /// log p(ε) of causal-layer inputs `z` `[B, latent_dim]`, summed over dimensions: shape `[B]`; `None` for
     /// priors without a tractable unconditional density (e.g. label-conditional ones). Used by importance-
     /// weighted likelihood estimates ([`crate::method::Method::log_importance_weights`]).

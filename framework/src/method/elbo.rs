@@ -91,7 +91,8 @@ impl MethodConfig for Elbo {
 crate::register_method!(
     "Elbo",
     "any ELBO model composed from encoder, causal layer, prior, decoder and objectives",
-    include_str!("../../../configs/vae/pendulum_conv64.ron")
+    include_str!("../../../configs/vae/pendulum_conv64.ron"),
+    slots: [Encoder, CausalLayer, Prior, Decoder, Objective]
 );
 
 pub struct ElboMethod {

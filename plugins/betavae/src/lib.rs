@@ -53,5 +53,6 @@ impl MethodConfig for BetaVae {
 carve::register_method!(
     "BetaVae",
     "β-VAE: Gaussian encoder, N(0, I) prior, KL weighted by β (Higgins et al. 2017)",
-    include_str!("../../../configs/betavae/pendulum.ron")
+    include_str!("../../../configs/betavae/pendulum.ron"),
+    slots: [Encoder, Decoder, Objective]
 );

@@ -20,5 +20,6 @@ pub use prior::{ConceptWeights, LabelConditional};
 carve::register_method!(
     "CausalVAE",
     "CausalVAE: linear SCM + mask layer, label-conditioned prior, DAG penalty (Yang et al. 2021)",
-    include_str!("../../../configs/causalvae/pendulum.ron")
+    include_str!("../../../configs/causalvae/pendulum.ron"),
+    slots: [Encoder, CausalLayer, Prior, Decoder, Objective]
 );

@@ -110,7 +110,15 @@ impl Prior for LabelConditional {
         Ok((kl_eps + weighted_half_sq(&(z - u)?, &self.beta, n)?)?)
     }
 
-    fn sample(&self, n: usize, d: usize, rng: &mut Rng, device: &Device) -> Result<Tensor> {
+    /// ε ~ N(0, I) whatever the labels: the labels condition z, which the causal layer computes from ε.
+    fn sample(
+        &self,
+        n: usize,
+        d: usize,
+        _labels: Option<&Tensor>,
+        rng: &mut Rng,
+        device: &Device,
+    ) -> Result<Tensor> {
         rng.normal(&[n, d], device)
     }
 }
