@@ -204,7 +204,8 @@ impl EncoderConfig for ResNetEncoder {
 carve::register_component!(
     Encoder,
     "ResNet",
-    "ResNet (bottleneck stages, batch norm) + residual MLP head → diagonal Gaussian (DEAR)"
+    "ResNet (bottleneck stages, batch norm) + residual MLP head → diagonal Gaussian (DEAR)",
+    needs: [Images]
 );
 
 impl Encoder for ResNetModel {

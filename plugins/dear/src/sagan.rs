@@ -244,7 +244,8 @@ impl DecoderConfig for SaganGenerator {
 carve::register_component!(
     Decoder,
     "Sagan",
-    "SAGAN generator: residual up-blocks with batch norm, noise injection and self-attention → (tanh + 1)/2 image (DEAR)"
+    "SAGAN generator: residual up-blocks with batch norm, noise injection and self-attention → (tanh + 1)/2 image (DEAR)",
+    needs: [Images]
 );
 
 impl Decoder for SaganModel {
