@@ -128,6 +128,17 @@ fn bases() -> Vec<Base> {
             ],
         },
         Base {
+            method: "Dear",
+            fixed: "latent_dim: 8, discriminator: Small(channels: [8, 8], features: 16, latent_hidden: [16], joint_hidden: [16])",
+            slots: vec![
+                (Encoder, "encoder", mlp.clone()),
+                (Decoder, "generator", mlp.clone()),
+                (CausalLayer, "causal", r#"{"Scm": (f2: Affine)}"#.into()),
+                (Prior, "prior", r#"{"StdNormal": ()}"#.into()),
+                (Objective, "objectives", String::new()),
+            ],
+        },
+        Base {
             method: "CausalVAE",
             fixed: "latent_dim: 8, concepts: 4, label_scale: [(0.0, 44.0), (100.0, 40.0), (6.5, 3.5), (10.0, 5.0)]",
             slots: vec![
@@ -286,6 +297,10 @@ fn every_part_in_every_slot_trains_or_fails_at_build_with_its_requirement() {
     assert!(!verdict("Synthetic action × CausalVAE × (base)"));
     assert!(verdict("Pendulum × Elbo × Scm"));
     assert!(!verdict("Synthetic temporal × Elbo × Scm"));
+    assert!(verdict("Pendulum × Dear × GraphSparsity"));
+    assert!(verdict("Pendulum × Dear × Independent"));
+    assert!(!verdict("Pendulum × Dear × CausalVaeMask"));
+    assert!(!verdict("Synthetic action × Dear × (base)"));
     eprintln!("{trained} combinations trained, {unmet} refused at build");
     assert!(
         trained >= 40 && unmet >= 20,

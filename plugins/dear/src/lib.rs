@@ -20,43 +20,55 @@ pub use sagan::SaganGenerator;
 pub use self_attention::SelfAttention;
 pub use supervision::{Supervision, SupervisionKind};
 
-use carve::components::{DecoderConfig, EncoderConfig};
+use carve::components::{
+    CausalLayerConfig, DecoderConfig, EncoderConfig, ObjectiveConfig, PriorConfig, Scm, StdNormal,
+};
 use carve::error::Result;
 use carve::method::{Method, MethodConfig, MethodContext};
-use carve::scm::BijectionConfig;
 use serde::{Deserialize, Serialize};
 
-/// `{"Dear": (latent_dim: 6, encoder: {"Conv": (...)}, generator: {"Conv": (...)}, prior: Scm(f2: Affine), ...)}`.
-/// The encoder and generator are any registered encoder and decoder components (the generator draws the
-/// decoder's mean, e.g. sigmoid of Bernoulli logits); the code's full-size networks are `{"ResNet": (..)}`
-/// and `{"Sagan": (..)}` with `discriminator: Sagan(..)`.
+/// `{"Dear": (latent_dim: 6, encoder: {"Conv": (...)}, generator: {"Conv": (...)}, causal: {"Scm": (f2: Affine)})}`.
+/// DEAR's prior is z = causal(ε) with ε ~ prior: the default `{"Scm": (f2: Affine)}` over N(0, I) is the paper's
+/// SCM prior (the code's `linscm`; `MonotonePwl` is its `nlrscm`), and `causal: {"Independent": ()}` the
+/// "supervised GAN with independent prior" ablation, where do() sets a latent and nothing follows. The encoder
+/// and generator are any registered encoder and decoder (the generator draws the decoder's mean, e.g. sigmoid
+/// of Bernoulli logits); the code's full-size networks are `{"ResNet": (..)}` and `{"Sagan": (..)}` with
+/// `discriminator: Sagan(..)`.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dear {
-    /// k: the first m (= number of labels) are the SCM's nodes, the rest free N(0, 1) latents.
+    /// k: the first m (= number of labels) are the causal nodes, the rest free latents.
     pub latent_dim: usize,
     pub encoder: Box<dyn EncoderConfig>,
     pub generator: Box<dyn DecoderConfig>,
     #[serde(default)]
     pub discriminator: DiscriminatorConfig,
-    pub prior: DearPrior,
+    /// The causal layer the prior's samples pass through, and do() acts on.
+    #[serde(default = "default_causal")]
+    pub causal: Box<dyn CausalLayerConfig>,
+    /// The distribution of ε.
+    #[serde(default = "default_prior")]
+    pub prior: Box<dyn PriorConfig>,
     #[serde(default)]
     pub supervision: Supervision,
+    /// Terms added to the encoder's and the generator's losses, e.g. `{"GraphSparsity": (weight: 0.01)}`
+    /// (each parameter group takes their gradient in its own update).
+    #[serde(default)]
+    pub objectives: Vec<Box<dyn ObjectiveConfig>>,
     #[serde(default)]
     pub learning_rates: LearningRates,
 }
 
-/// The prior over the latents.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum DearPrior {
-    /// DEAR's SCM prior on the data's known graph: `Affine` is the code's `linscm`, `MonotonePwl` its `nlrscm`.
-    Scm { f2: BijectionConfig },
-    /// Every latent i.i.d. N(0, 1): the "supervised GAN with independent prior" ablation. do() sets the
-    /// latent and nothing else follows.
-    Independent,
+fn default_causal() -> Box<dyn CausalLayerConfig> {
+    Box::new(Scm::default())
 }
 
-/// Learning rates of the five parameter groups (§5.4). Every group uses the experiment optimizer's betas and
+fn default_prior() -> Box<dyn PriorConfig> {
+    Box::new(StdNormal {})
+}
+
+/// Learning rates of the five parameter groups (§5.4); `prior` is the causal layer's f2 (and any other
+/// parameters of the causal layer and prior), `adjacency` its weights A. Every group uses the experiment optimizer's betas and
 /// ε (DEAR: Adam with β1 = 0) except the adjacency, which keeps Adam's default β1 = 0.9 as in the code.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -95,5 +107,7 @@ impl MethodConfig for Dear {
 carve::register_method!(
     "Dear",
     "DEAR: bidirectional GAN with a supervised SCM prior over labelled latents (Shen et al. 2022)",
-    include_str!("../../../configs/dear/pendulum.ron")
+    include_str!("../../../configs/dear/pendulum.ron"),
+    slots: [Encoder, Decoder, CausalLayer, Prior, Objective],
+    needs: [Labels]
 );

@@ -5,20 +5,25 @@
 //! and reused by the three updates: the discriminator step sees them detached, and neither the encoder nor
 //! the generator or prior changes before the step that differentiates through them, so this equals
 //! recomputing them (the code draws fresh noise for each step; here one draw serves all three).
+//!
+//! The prior is z = causal(ε), ε ~ prior: any registered causal layer that can abduct and any prior. Added
+//! objectives see the encoder's pass (posterior q(z|x), z_E, ε = abduct(z_E), G(z_E)) and join both the
+//! encoder's and the generator's losses, so every parameter group takes their gradient in its own update.
 
 use crate::discriminator::Discriminator;
 use crate::supervision::SupervisionLoss;
-use crate::{Dear, DearPrior};
+use crate::Dear;
 use candle_core::{DType, Tensor};
 use candle_nn::VarMap;
-use carve::components::{set_columns, BuildContext, Decoder, Do, Encoder};
+use carve::components::{
+    BuildContext, CausalOutput, Do, Feature, ForwardOutputs, Need, Objective, PartList, Parts, Term,
+};
 use carve::data::Batch;
 use carve::error::{Error, Result};
-use carve::method::{named_vars, Method, MethodContext, StepReport};
+use carve::method::{named_vars, total_loss, Method, MethodContext, StepReport};
 use carve::nn::{Activation, Params};
 use carve::optim::AdamW;
 use carve::rng::Rng;
-use carve::scm::ScmPrior;
 use std::collections::HashMap;
 
 /// Parameter groups, each with its own optimizer: (checkpoint prefix, which parameter names).
@@ -35,7 +40,7 @@ fn group_of(name: &str) -> usize {
         Some("encoder") => 0,
         Some("generator") => 1,
         Some("discriminator") => 2,
-        _ if name == "prior.A" => 4,
+        _ if name == "causal.A" => 4,
         _ => 3,
     }
 }
@@ -46,11 +51,10 @@ struct Group {
 }
 
 pub struct DearMethod {
-    encoder: Box<dyn Encoder>,
-    generator: Box<dyn Decoder>,
+    /// Encoder, causal layer, prior and generator (as the decoder).
+    parts: Parts,
     discriminator: Discriminator,
-    /// `None`: the independent N(0, I) prior.
-    scm: Option<ScmPrior>,
+    objectives: Vec<Box<dyn Objective>>,
     supervision: SupervisionLoss,
     /// Number of supervised latents (labels), the first m of k.
     m: usize,
@@ -62,11 +66,6 @@ pub struct DearMethod {
 impl DearMethod {
     pub fn new(cfg: &Dear, ctx: &MethodContext) -> Result<Self> {
         let spec = ctx.spec;
-        let stats = ctx.label_stats.as_ref().ok_or_else(|| {
-            Error::msg(
-                "DEAR is weakly supervised: the data must have labels (one per causal latent)",
-            )
-        })?;
         let m = spec.label_names.len();
         let k = cfg.latent_dim;
         if m > k {
@@ -74,6 +73,36 @@ impl DearMethod {
                 location: "model.latent_dim".into(),
                 message: format!("must be at least the number of labels ({m}), got {k}"),
             });
+        }
+        let mut list = PartList::new();
+        list.push("model", "method", "Dear", vec![Need::Labels], vec![])
+            // do() on the encoder's z abducts ε through the causal layer.
+            .push(
+                "model",
+                "method",
+                "Dear",
+                vec![Need::Part(Feature::Abduction)],
+                vec![],
+            )
+            .encoder("model.encoder", cfg.encoder.as_ref())
+            .decoder("model.generator", cfg.generator.as_ref())
+            .causal("model.causal", cfg.causal.as_ref())
+            .prior("model.prior", cfg.prior.as_ref());
+        for (i, o) in cfg.objectives.iter().enumerate() {
+            list.objective(&format!("model.objectives[{i}]"), o.as_ref());
+        }
+        list.check(spec)?;
+        let stats = ctx.label_stats.as_ref().ok_or_else(|| {
+            Error::msg("DEAR is weakly supervised: the train split must have labels")
+        })?;
+        if let Some(graph) = &spec.graph {
+            if graph.n() != m {
+                return Err(Error::Shape {
+                    context: "DEAR's causal nodes".into(),
+                    expected: format!("the data's graph over its {m} labels"),
+                    got: format!("{} nodes", graph.n()),
+                });
+            }
         }
         let varmap = VarMap::new();
         let root = Params::new(varmap.clone(), ctx.device.clone(), ctx.seed);
@@ -90,29 +119,14 @@ impl DearMethod {
             &spec.obs_shape,
             k,
         )?;
-        let scm = match &cfg.prior {
-            DearPrior::Independent => None,
-            DearPrior::Scm { f2 } => {
-                let graph = spec.graph.as_ref().ok_or_else(|| {
-                    Error::msg("DEAR's SCM prior needs the data's causal graph over the labels (the data has none): use prior: Independent")
-                })?;
-                if graph.n() != m {
-                    return Err(Error::Shape {
-                        context: "DEAR SCM prior".into(),
-                        expected: format!("a graph over the {m} labels"),
-                        got: format!("{} nodes", graph.n()),
-                    });
-                }
-                let prior = root.pp("prior");
-                Some(ScmPrior::with_param_groups(
-                    &prior,
-                    &prior.pp("f2"),
-                    k,
-                    graph,
-                    f2,
-                )?)
-            }
-        };
+        let causal = cfg.causal.build(&build("causal"))?;
+        let prior = cfg.prior.build(&build("prior"))?;
+        let objectives = cfg
+            .objectives
+            .iter()
+            .enumerate()
+            .map(|(i, o)| o.build(&build(&format!("objective{i}"))))
+            .collect::<Result<Vec<_>>>()?;
         let supervision = SupervisionLoss::new(&cfg.supervision, stats, &ctx.device)?;
         let lr = &cfg.learning_rates;
         let rates = [
@@ -143,10 +157,14 @@ impl DearMethod {
             })
             .collect::<Result<_>>()?;
         Ok(Self {
-            encoder,
-            generator,
+            parts: Parts {
+                encoder,
+                causal,
+                prior,
+                decoder: generator,
+            },
             discriminator,
-            scm,
+            objectives,
             supervision,
             m,
             k,
@@ -157,14 +175,44 @@ impl DearMethod {
 
     /// x = G(z): the generator's expected image.
     fn generate(&self, z: &Tensor) -> Result<Tensor> {
-        self.generator.mean(&self.generator.decode(z)?)
+        self.parts.decoder.mean(&self.parts.decoder.decode(z)?)
     }
 
-    fn sample_prior(&self, n: usize, rng: &mut Rng) -> Result<Tensor> {
-        match &self.scm {
-            Some(scm) => scm.sample(n, rng),
-            None => rng.normal(&[n, self.k], self.supervision.device()),
+    /// z = causal(ε), ε ~ prior, for `batch.size()` draws.
+    fn sample_prior(&self, batch: &Batch, rng: &mut Rng) -> Result<Tensor> {
+        let labels = batch.labels.as_ref();
+        let eps = self.parts.prior.sample(
+            batch.size(),
+            self.k,
+            labels,
+            rng,
+            self.supervision.device(),
+        )?;
+        Ok(self.parts.causal.forward(&eps, batch, None)?.z)
+    }
+
+    /// The added objectives' terms on the encoder's pass.
+    fn objective_terms(
+        &self,
+        batch: &Batch,
+        q: &carve::dist::DiagGaussian,
+        z_enc: &Tensor,
+        step: usize,
+    ) -> Result<Vec<Term>> {
+        if self.objectives.is_empty() {
+            return Ok(Vec::new());
         }
+        let fwd = ForwardOutputs {
+            posterior: q.clone(),
+            eps: self.parts.causal.abduct(z_enc)?,
+            causal: CausalOutput::latents(z_enc.clone()),
+            decoded: self.parts.decoder.decode(z_enc)?,
+        };
+        let mut terms = Vec::new();
+        for o in &self.objectives {
+            terms.extend(o.terms(&fwd, &self.parts, batch, step)?);
+        }
+        Ok(terms)
     }
 
     fn labels(&self, batch: &Batch) -> Result<Tensor> {
@@ -176,17 +224,17 @@ impl DearMethod {
     }
 
     fn set_training(&self, training: bool) {
-        self.encoder.set_training(training);
-        self.generator.set_training(training);
+        self.parts.encoder.set_training(training);
+        self.parts.decoder.set_training(training);
     }
 
     /// One iteration's three updates (§5.2).
     fn update(&mut self, batch: &Batch, step: usize, rng: &mut Rng) -> Result<StepReport> {
         let x = &batch.x;
         let labels = self.labels(batch)?;
-        let q = self.encoder.encode(x)?;
+        let q = self.parts.encoder.encode(x)?;
         let z_enc = q.rsample(rng)?;
-        let z_gen = self.sample_prior(batch.size(), rng)?;
+        let z_gen = self.sample_prior(batch, rng)?;
         let x_gen = self.generate(&z_gen)?;
 
         // 1. Discriminator: encoder pairs (x, E(x)) are the "real" class, generator pairs (G(z), z) the "fake".
@@ -207,21 +255,32 @@ impl DearMethod {
             checked(&adv_e, "loss_e", step)?,
             checked(&sup, "sup", step)?,
         );
-        self.step(&[0], &(adv_e + (sup * self.supervision.weight())?)?)?;
+        let terms = self.objective_terms(batch, &q, &z_enc, step)?;
+        let added = StepReport::from_terms(&terms, step)?;
+        let mut loss_e = (adv_e + (sup * self.supervision.weight())?)?;
+        if !terms.is_empty() {
+            loss_e = (loss_e + total_loss(&terms)?)?;
+        }
+        self.step(&[0], &loss_e)?;
 
         // 3. Generator and prior: −mean(s·D) with s = clamp(exp D, 0.5, 2) held constant (§5.2).
         let d_gen = self.discriminator.forward(&x_gen, &z_gen, true)?;
         let s = d_gen.detach().exp()?.clamp(0.5f32, 2f32)?;
         let loss_g = (s * &d_gen)?.mean_all()?.neg()?;
         let v_g = checked(&loss_g, "loss_g", step)?;
-        self.step(&[1, 3, 4], &loss_g)?;
+        if terms.is_empty() {
+            self.step(&[1, 3, 4], &loss_g)?;
+        } else {
+            self.step(&[1, 3, 4], &(loss_g + total_loss(&terms)?)?)?;
+        }
 
         let mean = |t: &Tensor| -> Result<f32> { Ok(t.mean_all()?.to_scalar::<f32>()?) };
-        Ok(StepReport {
+        let extra = added.get("loss").unwrap_or(0.0);
+        let mut report = StepReport {
             terms: vec![
                 (
                     "loss".into(),
-                    v_d + v_e + v_g + self.supervision.weight() as f32 * v_sup,
+                    v_d + v_e + v_g + self.supervision.weight() as f32 * v_sup + extra,
                 ),
                 ("loss_d".into(), v_d),
                 ("loss_e".into(), v_e),
@@ -230,7 +289,11 @@ impl DearMethod {
                 ("d_real".into(), mean(&d_real)?),
                 ("d_fake".into(), mean(&d_fake)?),
             ],
-        })
+        };
+        report
+            .terms
+            .extend(added.terms.into_iter().filter(|(n, _)| n != "loss"));
+        Ok(report)
     }
 
     fn step(&mut self, groups: &[usize], loss: &Tensor) -> Result<()> {
@@ -273,7 +336,7 @@ impl Method for DearMethod {
     /// `sup` (the supervision loss, unweighted), `recon_mse` (per-pixel squared error of G(μ_E(x)): how well
     /// generator and encoder invert each other) and `d_real` (D on encoder pairs at the mean).
     fn evaluate(&self, batch: &Batch) -> Result<StepReport> {
-        let mu = self.encoder.encode(&batch.x)?.mean;
+        let mu = self.parts.encoder.encode(&batch.x)?.mean;
         let mut terms = Vec::new();
         if batch.labels.is_some() {
             let sup = self
@@ -293,22 +356,18 @@ impl Method for DearMethod {
 
     /// The encoder means μ_E(x) `[B, k]`; the first m are aligned with the labels.
     fn encode(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.encoder.encode(x)?.mean)
+        Ok(self.parts.encoder.encode(x)?.mean)
     }
 
     fn decode(&self, z: &Tensor) -> Result<Tensor> {
         self.generate(z)
     }
 
-    /// μ_E(x) under do(...) (abduct ε, set, recompute descendants through the SCM; with the independent prior
-    /// only the intervened latents change), then G.
+    /// μ_E(x) under do(...) through the causal layer (the SCM abducts ε, sets the nodes and recomputes their
+    /// descendants; with `Independent` only the intervened latents change), then G.
     fn intervene(&self, x: &Tensor, dos: &[Do]) -> Result<Tensor> {
         let z = self.encode(x)?;
-        let z_do = match &self.scm {
-            Some(scm) => scm.intervene(&z, dos)?,
-            None => set_columns(&z, dos)?,
-        };
-        self.generate(&z_do)
+        self.generate(&self.parts.causal.intervene_latents(&z, dos)?)
     }
 
     fn latent_dim(&self) -> usize {
@@ -352,10 +411,10 @@ impl Method for DearMethod {
         Ok(Some(self.encode(x)?.narrow(1, 0, self.m)?))
     }
 
-    /// The SCM's weighted adjacency (`A[p][j]`: p → j); zeros for the independent prior.
+    /// The causal layer's weighted adjacency (`A[p][j]`: p → j); zeros for a layer without a graph.
     fn graph(&self) -> Result<Option<Tensor>> {
-        match &self.scm {
-            Some(scm) => Ok(Some(scm.adjacency()?)),
+        match self.parts.causal.graph()? {
+            Some(a) => Ok(Some(a)),
             None => Ok(Some(Tensor::zeros(
                 (self.m, self.m),
                 DType::F32,
