@@ -54,6 +54,11 @@ fn examples() -> Vec<(ComponentKind, &'static str, String)> {
             s(r#"{"CausalVaeMask": (concepts: 4, hidden: 8)}"#),
         ),
         (CausalLayer, "Scm", s(r#"{"Scm": (f2: Affine)}"#)),
+        (
+            CausalLayer,
+            "MechanismScm",
+            s(r#"{"MechanismScm": (hidden: [8])}"#),
+        ),
         (Objective, "Reconstruction", s(r#"{"Reconstruction": ()}"#)),
         (Objective, "PriorKl", s(r#"{"PriorKl": (weight: 1.0)}"#)),
         (Objective, "DagPenalty", s(r#"{"DagPenalty": ()}"#)),
