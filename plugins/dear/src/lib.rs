@@ -4,23 +4,13 @@
 //! encoder's means of those latents are supervised by the labels. do() on a latent then propagates to its
 //! descendants through the learned SCM before G draws the image.
 
-mod discriminator;
 mod method;
-mod resample;
-mod resnet;
-mod sagan;
-mod sagan_discriminator;
-mod self_attention;
 mod supervision;
 
-pub use discriminator::{Discriminator, DiscriminatorConfig};
 pub use method::DearMethod;
-pub use resnet::ResNetEncoder;
-pub use sagan::SaganGenerator;
-pub use self_attention::SelfAttention;
 pub use supervision::{Supervision, SupervisionKind};
 
-use carve::components::{DecoderConfig, EncoderConfig};
+use carve::components::{DecoderConfig, DiscriminatorConfig, EncoderConfig, SmallDiscriminator};
 use carve::error::Result;
 use carve::method::{Method, MethodConfig, MethodContext};
 use carve::scm::BijectionConfig;
@@ -28,8 +18,9 @@ use serde::{Deserialize, Serialize};
 
 /// `{"Dear": (latent_dim: 6, encoder: {"Conv": (...)}, generator: {"Conv": (...)}, prior: Scm(f2: Affine), ...)}`.
 /// The encoder and generator are any registered encoder and decoder components (the generator draws the
-/// decoder's mean, e.g. sigmoid of Bernoulli logits); the code's full-size networks are `{"ResNet": (..)}`
-/// and `{"Sagan": (..)}` with `discriminator: Sagan(..)`.
+/// decoder's mean, e.g. sigmoid of Bernoulli logits) and the discriminator any registered joint discriminator
+/// D(x, z) (default `{"Small": ()}`); the code's full-size networks are `{"ResNet": (..)}` and `{"Sagan": (..)}`
+/// with `discriminator: {"Sagan": (..)}`.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dear {
@@ -37,13 +28,17 @@ pub struct Dear {
     pub latent_dim: usize,
     pub encoder: Box<dyn EncoderConfig>,
     pub generator: Box<dyn DecoderConfig>,
-    #[serde(default)]
-    pub discriminator: DiscriminatorConfig,
+    #[serde(default = "default_discriminator")]
+    pub discriminator: Box<dyn DiscriminatorConfig>,
     pub prior: DearPrior,
     #[serde(default)]
     pub supervision: Supervision,
     #[serde(default)]
     pub learning_rates: LearningRates,
+}
+
+fn default_discriminator() -> Box<dyn DiscriminatorConfig> {
+    Box::new(SmallDiscriminator::default())
 }
 
 /// The prior over the latents.

@@ -6,12 +6,11 @@
 //! the generator or prior changes before the step that differentiates through them, so this equals
 //! recomputing them (the code draws fresh noise for each step; here one draw serves all three).
 
-use crate::discriminator::Discriminator;
 use crate::supervision::SupervisionLoss;
 use crate::{Dear, DearPrior};
 use candle_core::{DType, Tensor};
 use candle_nn::VarMap;
-use carve::components::{set_columns, BuildContext, Decoder, Do, Encoder};
+use carve::components::{set_columns, BuildContext, Decoder, Discriminator, Do, Encoder};
 use carve::data::Batch;
 use carve::error::{Error, Result};
 use carve::method::{named_vars, Method, MethodContext, StepReport};
@@ -48,7 +47,7 @@ struct Group {
 pub struct DearMethod {
     encoder: Box<dyn Encoder>,
     generator: Box<dyn Decoder>,
-    discriminator: Discriminator,
+    discriminator: Box<dyn Discriminator>,
     /// `None`: the independent N(0, I) prior.
     scm: Option<ScmPrior>,
     supervision: SupervisionLoss,
@@ -84,12 +83,7 @@ impl DearMethod {
         };
         let encoder = cfg.encoder.build(&build("encoder"))?;
         let generator = cfg.generator.build(&build("generator"))?;
-        let discriminator = Discriminator::new(
-            &root.pp("discriminator"),
-            &cfg.discriminator,
-            &spec.obs_shape,
-            k,
-        )?;
+        let discriminator = cfg.discriminator.build(&build("discriminator"))?;
         let scm = match &cfg.prior {
             DearPrior::Independent => None,
             DearPrior::Scm { f2 } => {
