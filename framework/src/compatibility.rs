@@ -44,11 +44,12 @@ pub fn data_profiles() -> Vec<(&'static str, DataOffers)> {
 }
 
 /// The part kinds of models: the ones methods take.
-const PART_KINDS: [ComponentKind; 5] = [
+const PART_KINDS: [ComponentKind; 6] = [
     ComponentKind::Encoder,
     ComponentKind::CausalLayer,
     ComponentKind::Prior,
     ComponentKind::Decoder,
+    ComponentKind::Discriminator,
     ComponentKind::Objective,
 ];
 

@@ -13,17 +13,19 @@ pub enum ComponentKind {
     Prior,
     CausalLayer,
     Objective,
+    Discriminator,
     Dataset,
     Metric,
 }
 
 impl ComponentKind {
-    pub const ALL: [ComponentKind; 7] = [
+    pub const ALL: [ComponentKind; 8] = [
         ComponentKind::Encoder,
         ComponentKind::Decoder,
         ComponentKind::Prior,
         ComponentKind::CausalLayer,
         ComponentKind::Objective,
+        ComponentKind::Discriminator,
         ComponentKind::Dataset,
         ComponentKind::Metric,
     ];
@@ -35,6 +37,7 @@ impl ComponentKind {
             ComponentKind::Prior => "prior",
             ComponentKind::CausalLayer => "causal layer",
             ComponentKind::Objective => "objective",
+            ComponentKind::Discriminator => "discriminator",
             ComponentKind::Dataset => "dataset",
             ComponentKind::Metric => "metric",
         }

@@ -59,6 +59,18 @@ fn examples() -> Vec<(ComponentKind, &'static str, String)> {
             "MechanismScm",
             s(r#"{"MechanismScm": (hidden: [8])}"#),
         ),
+        (
+            Discriminator,
+            "Small",
+            s(
+                r#"{"Small": (channels: [8, 8], features: 16, latent_hidden: [16], joint_hidden: [16])}"#,
+            ),
+        ),
+        (
+            Discriminator,
+            "Sagan",
+            s(r#"{"Sagan": (conv_dim: 4, fc: 16, res_blocks: 1)}"#),
+        ),
         (Objective, "Reconstruction", s(r#"{"Reconstruction": ()}"#)),
         (Objective, "PriorKl", s(r#"{"PriorKl": (weight: 1.0)}"#)),
         (Objective, "DagPenalty", s(r#"{"DagPenalty": ()}"#)),
@@ -134,8 +146,13 @@ fn bases() -> Vec<Base> {
         },
         Base {
             method: "Dear",
-            fixed: "latent_dim: 8, discriminator: Small(channels: [8, 8], features: 16, latent_hidden: [16], joint_hidden: [16])",
+            fixed: "latent_dim: 8",
             slots: vec![
+                (
+                    Discriminator,
+                    "discriminator",
+                    r#"{"Small": (channels: [8, 8], features: 16, latent_hidden: [16], joint_hidden: [16])}"#.into(),
+                ),
                 (Encoder, "encoder", mlp.clone()),
                 (Decoder, "generator", mlp.clone()),
                 (CausalLayer, "causal", r#"{"Scm": (f2: Affine)}"#.into()),

@@ -10,22 +10,34 @@
 mod causal;
 mod check;
 mod decoders;
+mod discriminator;
 mod encoders;
 mod graph_pruning;
 mod mechanism_scm;
 mod objectives;
+mod per_concept;
 mod priors;
+mod resnet;
+mod sagan;
+mod sagan_discriminator;
 mod scm_layer;
+mod small_discriminator;
 
 pub use causal::{set_columns, Independent};
 pub use check::{data_offers, PartList};
 pub use decoders::{ConvDecoder, MlpDecoder};
+pub use discriminator::{Discriminator, DiscriminatorConfig};
 pub use encoders::{ConvEncoder, MlpEncoder};
 pub use graph_pruning::GraphPruning;
 pub use mechanism_scm::MechanismScm;
 pub use objectives::{DagPenalty, GraphSparsity, PriorKl, Reconstruction};
+pub use per_concept::{Background, BlockInput, Combine, PerConceptMlp};
 pub use priors::StdNormal;
+pub use resnet::ResNetEncoder;
+pub use sagan::SaganGenerator;
+pub use sagan_discriminator::SaganDiscriminator;
 pub use scm_layer::{Scm, ScmLayer};
+pub use small_discriminator::SmallDiscriminator;
 
 use crate::data::{Batch, DataSpec};
 use crate::dist::DiagGaussian;

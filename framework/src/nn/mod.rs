@@ -13,6 +13,8 @@ mod mlp;
 mod parallel_mlp;
 mod params;
 mod pixel_norm;
+mod resample;
+mod self_attention;
 mod spectral_norm;
 
 pub use activation::Activation;
@@ -26,4 +28,6 @@ pub use mlp::Mlp;
 pub use parallel_mlp::ParallelMlp;
 pub use params::{Init, Params};
 pub use pixel_norm::pixel_norm;
+pub use resample::{max_pool2d, upsample2x};
+pub use self_attention::SelfAttention;
 pub use spectral_norm::{SnConv2d, SnLinear, SpectralNorm};

@@ -1,16 +1,15 @@
 //! CausalVAE (Yang et al., CVPR 2021), following the computation of the official code (docs/methods/causalvae.md):
 //! a linear SCM over concept blocks, a mask layer with per-concept nonlinear g_i and a label branch, a
-//! label-conditioned prior, and per-concept decoders whose outputs are averaged. Every part is a registered
-//! component, so other configs may reuse them (e.g. the mask layer with another prior).
+//! label-conditioned prior, and per-concept decoders whose outputs are averaged (the framework's `PerConceptMlp`
+//! decoder). Every part is a registered component, so other configs may reuse them (e.g. the mask layer with
+//! another prior).
 
-mod decoder;
 mod labels;
 mod mask_layer;
 mod method;
 mod objectives;
 mod prior;
 
-pub use decoder::{Background, BlockInput, Combine, PerConceptMlp};
 pub use labels::LabelScale;
 pub use mask_layer::{CausalVaeLayer, InitialGraph, MaskInput};
 pub use method::{CausalVae, OfficialParts};

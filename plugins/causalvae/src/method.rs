@@ -2,14 +2,13 @@
 //! expands to the official code's parts in the generic ELBO model (docs/methods/causalvae.md). Any part may be
 //! given to replace its official default; the rest stay official.
 
-use crate::decoder::PerConceptMlp;
 use crate::labels::LabelScale;
 use crate::mask_layer::{CausalVaeLayer, InitialGraph, MaskInput};
 use crate::objectives::{LabelReconstruction, MaskKl};
 use crate::prior::{ConceptWeights, LabelConditional};
 use carve::components::{
     CausalLayerConfig, DagPenalty, DecoderConfig, EncoderConfig, MlpEncoder, ObjectiveConfig,
-    PriorConfig, PriorKl, Reconstruction,
+    PerConceptMlp, PriorConfig, PriorKl, Reconstruction,
 };
 use carve::dist::Likelihood;
 use carve::method::{located, ElboMethod, ElboParts, Method, MethodConfig, MethodContext};

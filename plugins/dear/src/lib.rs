@@ -4,24 +4,15 @@
 //! encoder's means of those latents are supervised by the labels. do() on a latent then propagates to its
 //! descendants through the learned SCM before G draws the image.
 
-mod discriminator;
 mod method;
-mod resample;
-mod resnet;
-mod sagan;
-mod sagan_discriminator;
-mod self_attention;
 mod supervision;
 
-pub use discriminator::{Discriminator, DiscriminatorConfig};
 pub use method::DearMethod;
-pub use resnet::ResNetEncoder;
-pub use sagan::SaganGenerator;
-pub use self_attention::SelfAttention;
 pub use supervision::{Supervision, SupervisionKind};
 
 use carve::components::{
-    CausalLayerConfig, DecoderConfig, EncoderConfig, ObjectiveConfig, PriorConfig, Scm, StdNormal,
+    CausalLayerConfig, DecoderConfig, DiscriminatorConfig, EncoderConfig, ObjectiveConfig,
+    PriorConfig, Scm, SmallDiscriminator, StdNormal,
 };
 use carve::error::Result;
 use carve::method::{Method, MethodConfig, MethodContext};
@@ -32,8 +23,9 @@ use serde::{Deserialize, Serialize};
 /// SCM prior (the code's `linscm`; `MonotonePwl` is its `nlrscm`), and `causal: {"Independent": ()}` the
 /// "supervised GAN with independent prior" ablation, where do() sets a latent and nothing follows. The encoder
 /// and generator are any registered encoder and decoder (the generator draws the decoder's mean, e.g. sigmoid
-/// of Bernoulli logits); the code's full-size networks are `{"ResNet": (..)}` and `{"Sagan": (..)}` with
-/// `discriminator: Sagan(..)`.
+/// of Bernoulli logits) and the discriminator any registered joint discriminator D(x, z) (default
+/// `{"Small": ()}`); the code's full-size networks are `{"ResNet": (..)}` and `{"Sagan": (..)}` with
+/// `discriminator: {"Sagan": (..)}`.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dear {
@@ -41,8 +33,8 @@ pub struct Dear {
     pub latent_dim: usize,
     pub encoder: Box<dyn EncoderConfig>,
     pub generator: Box<dyn DecoderConfig>,
-    #[serde(default)]
-    pub discriminator: DiscriminatorConfig,
+    #[serde(default = "default_discriminator")]
+    pub discriminator: Box<dyn DiscriminatorConfig>,
     /// The causal layer the prior's samples pass through, and do() acts on.
     #[serde(default = "default_causal")]
     pub causal: Box<dyn CausalLayerConfig>,
@@ -57,6 +49,10 @@ pub struct Dear {
     pub objectives: Vec<Box<dyn ObjectiveConfig>>,
     #[serde(default)]
     pub learning_rates: LearningRates,
+}
+
+fn default_discriminator() -> Box<dyn DiscriminatorConfig> {
+    Box::new(SmallDiscriminator::default())
 }
 
 fn default_causal() -> Box<dyn CausalLayerConfig> {
@@ -108,6 +104,6 @@ carve::register_method!(
     "Dear",
     "DEAR: bidirectional GAN with a supervised SCM prior over labelled latents (Shen et al. 2022)",
     include_str!("../../../configs/dear/pendulum.ron"),
-    slots: [Encoder, Decoder, CausalLayer, Prior, Objective],
+    slots: [Encoder, Decoder, CausalLayer, Prior, Discriminator, Objective],
     needs: [Labels]
 );

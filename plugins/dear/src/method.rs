@@ -10,13 +10,13 @@
 //! objectives see the encoder's pass (posterior q(z|x), z_E, ε = abduct(z_E), G(z_E)) and join both the
 //! encoder's and the generator's losses, so every parameter group takes their gradient in its own update.
 
-use crate::discriminator::Discriminator;
 use crate::supervision::SupervisionLoss;
 use crate::Dear;
 use candle_core::{DType, Tensor};
 use candle_nn::VarMap;
 use carve::components::{
-    BuildContext, CausalOutput, Do, Feature, ForwardOutputs, Need, Objective, PartList, Parts, Term,
+    BuildContext, CausalOutput, Discriminator, Do, Feature, ForwardOutputs, Need, Objective,
+    PartList, Parts, Term,
 };
 use carve::data::Batch;
 use carve::error::{Error, Result};
@@ -53,7 +53,7 @@ struct Group {
 pub struct DearMethod {
     /// Encoder, causal layer, prior and generator (as the decoder).
     parts: Parts,
-    discriminator: Discriminator,
+    discriminator: Box<dyn Discriminator>,
     objectives: Vec<Box<dyn Objective>>,
     supervision: SupervisionLoss,
     /// Number of supervised latents (labels), the first m of k.
@@ -87,7 +87,14 @@ impl DearMethod {
             .encoder("model.encoder", cfg.encoder.as_ref())
             .decoder("model.generator", cfg.generator.as_ref())
             .causal("model.causal", cfg.causal.as_ref())
-            .prior("model.prior", cfg.prior.as_ref());
+            .prior("model.prior", cfg.prior.as_ref())
+            .push(
+                "model.discriminator",
+                "discriminator",
+                cfg.discriminator.typetag_name(),
+                cfg.discriminator.needs(),
+                vec![],
+            );
         for (i, o) in cfg.objectives.iter().enumerate() {
             list.objective(&format!("model.objectives[{i}]"), o.as_ref());
         }
@@ -113,12 +120,7 @@ impl DearMethod {
         };
         let encoder = cfg.encoder.build(&build("encoder"))?;
         let generator = cfg.generator.build(&build("generator"))?;
-        let discriminator = Discriminator::new(
-            &root.pp("discriminator"),
-            &cfg.discriminator,
-            &spec.obs_shape,
-            k,
-        )?;
+        let discriminator = cfg.discriminator.build(&build("discriminator"))?;
         let causal = cfg.causal.build(&build("causal"))?;
         let prior = cfg.prior.build(&build("prior"))?;
         let objectives = cfg

@@ -3,8 +3,8 @@
 //! and its nearest upsampling's gradient replaces, instead of adding to, what its input already received from
 //! other layers, which a residual block's input does.
 
+use crate::error::{Error, Result};
 use candle_core::Tensor;
-use carve::error::{Error, Result};
 
 /// PyTorch's `MaxPool2d(kernel, stride, padding)`: padding counts as −∞, output side
 /// `(n + 2·padding − kernel) / stride + 1`. Separable: the max over rows of the max over columns.

@@ -6,10 +6,57 @@
 //!
 //! Every layer is spectrally normalised, with PyTorch's default initialisation (the code: orthogonal, bias 0).
 
-use crate::self_attention::SelfAttention;
+use super::{BuildContext, Discriminator, DiscriminatorConfig};
+use crate::error::{Error, Result};
+use crate::nn::{Activation, Params, SelfAttention, SnConv2d, SnLinear};
 use candle_core::Tensor;
-use carve::error::{Error, Result};
-use carve::nn::{Activation, Params, SnConv2d, SnLinear};
+use serde::{Deserialize, Serialize};
+
+/// `{"Sagan": (conv_dim: 32, fc: 512, res_blocks: 3)}` (the code's network and defaults): `conv_dim` c (image
+/// widths c … 16c), `fc` the latent and joint branches' width, `res_blocks` their residual blocks. For GPUs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaganDiscriminator {
+    #[serde(default = "default_conv_dim")]
+    pub conv_dim: usize,
+    #[serde(default = "default_fc")]
+    pub fc: usize,
+    #[serde(default = "default_res_blocks")]
+    pub res_blocks: usize,
+}
+
+fn default_conv_dim() -> usize {
+    32
+}
+
+fn default_fc() -> usize {
+    512
+}
+
+fn default_res_blocks() -> usize {
+    3
+}
+
+#[typetag::serde(name = "Sagan")]
+impl DiscriminatorConfig for SaganDiscriminator {
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Discriminator>> {
+        Ok(Box::new(SaganDiscriminatorModel::new(
+            &ctx.params,
+            &ctx.spec.obs_shape,
+            ctx.latent_dim,
+            self.conv_dim,
+            self.fc,
+            self.res_blocks,
+        )?))
+    }
+}
+
+crate::register_component!(
+    Discriminator,
+    "Sagan",
+    "joint D(x, z) of SAGAN residual blocks with self-attention and residual MLP branches (DEAR's, for GPUs)",
+    needs: [Images]
+);
 
 fn relu(x: &Tensor) -> Result<Tensor> {
     Activation::Relu.apply(x)
@@ -87,7 +134,7 @@ impl SnResMlp {
 }
 
 #[derive(Clone, Debug)]
-pub struct SaganDiscriminator {
+struct SaganDiscriminatorModel {
     from_rgb: SnConv2d,
     first: DiscBlock,
     attention: SelfAttention,
@@ -97,10 +144,10 @@ pub struct SaganDiscriminator {
     joint: SnResMlp,
 }
 
-impl SaganDiscriminator {
+impl SaganDiscriminatorModel {
     /// For images `[C, H, W]` with H, W divisible by 16 (four 2× downsamplings) and `latent_dim` latents;
     /// `conv_dim` c ≥ 4 (the attention's 2c channels need 8), `fc` the latent and joint branches' width.
-    pub fn new(
+    fn new(
         p: &Params,
         obs_shape: &[usize],
         latent_dim: usize,
@@ -110,14 +157,14 @@ impl SaganDiscriminator {
     ) -> Result<Self> {
         let &[channels, h, w] = obs_shape else {
             return Err(Error::Shape {
-                context: "DEAR SAGAN discriminator".into(),
+                context: "Sagan discriminator".into(),
                 expected: "image data [C, H, W]".into(),
                 got: format!("{obs_shape:?}"),
             });
         };
         if h == 0 || w == 0 || !h.is_multiple_of(16) || !w.is_multiple_of(16) {
             return Err(Error::Shape {
-                context: "DEAR SAGAN discriminator image branch".into(),
+                context: "Sagan discriminator image branch".into(),
                 expected: "sides divisible by 16 (four 2× downsamplings)".into(),
                 got: format!("{h}×{w}"),
             });
@@ -151,9 +198,11 @@ impl SaganDiscriminator {
             joint: SnResMlp::new(&p.pp("xz"), 16 * c + fc, fc, res_blocks)?,
         })
     }
+}
 
+impl Discriminator for SaganDiscriminatorModel {
     /// D(x, z) `[B]` = (s_x + s_z + s_xz) / 3.
-    pub fn forward(&self, x: &Tensor, z: &Tensor, update: bool) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, z: &Tensor, update: bool) -> Result<Tensor> {
         let h = self
             .first
             .forward(&self.from_rgb.forward(x, update)?, update)?;
@@ -166,5 +215,91 @@ impl SaganDiscriminator {
         let (sz, fz) = self.latent.forward(z, update)?;
         let (sxz, _) = self.joint.forward(&Tensor::cat(&[&fx, &fz], 1)?, update)?;
         Ok((((sx + sz)? + sxz)? / 3.0)?.squeeze(1)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+    use candle_nn::VarMap;
+
+    fn build(
+        p: &Params,
+        cfg: &SaganDiscriminator,
+        obs_shape: &[usize],
+        latent_dim: usize,
+    ) -> Result<SaganDiscriminatorModel> {
+        SaganDiscriminatorModel::new(
+            p,
+            obs_shape,
+            latent_dim,
+            cfg.conv_dim,
+            cfg.fc,
+            cfg.res_blocks,
+        )
+    }
+
+    /// At 64×64 with c = 32, fc 512 and k = 6: the code's `BigJointDiscriminator` has 13,546,548 parameters,
+    /// of which 262,656 are a 1×1 shortcut conv of its last image block that its forward never uses (no
+    /// downsampling, no width change); that one is not built here.
+    #[test]
+    fn full_size_sagan_matches_the_codes_parameter_count() {
+        let varmap = VarMap::new();
+        let p = Params::new(varmap.clone(), Device::Cpu, 0);
+        let cfg: SaganDiscriminator = ron::from_str("()").unwrap();
+        build(&p.pp("discriminator"), &cfg, &[3, 64, 64], 6).unwrap();
+        assert_eq!(
+            crate::components::sagan::tests::trained_parameters(&varmap),
+            13_546_548 - 262_656
+        );
+    }
+
+    #[test]
+    fn sagan_arch_parses_scores_pairs_and_checks_its_input() {
+        let cfg: SaganDiscriminator =
+            ron::from_str("(conv_dim: 4, fc: 16, res_blocks: 2)").unwrap();
+        assert_eq!(
+            cfg,
+            SaganDiscriminator {
+                conv_dim: 4,
+                fc: 16,
+                res_blocks: 2
+            }
+        );
+        let full: SaganDiscriminator = ron::from_str("()").unwrap();
+        assert_eq!(
+            full,
+            SaganDiscriminator {
+                conv_dim: 32,
+                fc: 512,
+                res_blocks: 3
+            }
+        );
+        let varmap = VarMap::new();
+        let p = Params::new(varmap.clone(), Device::Cpu, 0);
+        let d = build(&p.pp("d"), &cfg, &[3, 32, 16], 5).unwrap();
+        let x = Tensor::rand(0f32, 1f32, (3, 3, 32, 16), &Device::Cpu).unwrap();
+        let z = Tensor::randn(0f32, 1f32, (3, 5), &Device::Cpu).unwrap();
+        let s = d.forward(&x, &z, true).unwrap();
+        assert_eq!(s.dims(), &[3]);
+        // Every trained parameter gets a gradient (the attention's σ included).
+        let grads = s.sum_all().unwrap().backward().unwrap();
+        for (name, var) in varmap.data().lock().unwrap().iter() {
+            assert_eq!(
+                grads.get(var.as_tensor()).is_some(),
+                !name.ends_with("sn_u"),
+                "{name}"
+            );
+        }
+        assert!(build(&p.pp("e"), &cfg, &[3, 24, 24], 5).is_err());
+        assert!(build(&p.pp("f"), &cfg, &[10], 5).is_err());
+        // Small's fields under Sagan are a config error, not silently ignored.
+        assert!(
+            ron::from_str::<Box<dyn DiscriminatorConfig>>(r#"{"Sagan": (features: 64)}"#).is_err()
+        );
+        // The attention after the first block needs 2c ≥ 8 channels.
+        let narrow: SaganDiscriminator = ron::from_str("(conv_dim: 2)").unwrap();
+        assert!(build(&p.pp("g"), &narrow, &[3, 16, 16], 5).is_err());
     }
 }

@@ -4,11 +4,11 @@
 //! expansion) with a 1024-wide head; convs have no bias and Kaiming-normal weights (fan-out, as torchvision),
 //! linear layers PyTorch's default initialisation.
 
+use crate::components::{BuildContext, Encoder, EncoderConfig};
+use crate::dist::DiagGaussian;
+use crate::error::{Error, Result};
+use crate::nn::{conv2d, Activation, BatchNorm, Init, Linear, Params, TrainMode};
 use candle_core::Tensor;
-use carve::components::{BuildContext, Encoder, EncoderConfig};
-use carve::dist::DiagGaussian;
-use carve::error::{Error, Result};
-use carve::nn::{conv2d, Activation, BatchNorm, Init, Linear, Params, TrainMode};
 use serde::{Deserialize, Serialize};
 
 /// `{"ResNet": (blocks: [3, 4, 6, 3], base_channels: 64, hidden: 1024)}`.
@@ -201,7 +201,7 @@ impl EncoderConfig for ResNetEncoder {
         }))
     }
 }
-carve::register_component!(
+crate::register_component!(
     Encoder,
     "ResNet",
     "ResNet (bottleneck stages, batch norm) + residual MLP head → diagonal Gaussian (DEAR)",
@@ -210,7 +210,7 @@ carve::register_component!(
 
 impl Encoder for ResNetModel {
     fn encode(&self, x: &Tensor) -> Result<DiagGaussian> {
-        let mut h = crate::resample::max_pool2d(&relu(&self.stem.forward(x)?)?, 3, 2, 1)?;
+        let mut h = crate::nn::max_pool2d(&relu(&self.stem.forward(x)?)?, 3, 2, 1)?;
         for b in &self.blocks {
             h = b.forward(&h)?;
         }
@@ -229,9 +229,9 @@ impl Encoder for ResNetModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::DataSpec;
     use candle_core::{DType, Device};
     use candle_nn::VarMap;
-    use carve::data::DataSpec;
 
     fn build(
         cfg: &ResNetEncoder,

@@ -3,10 +3,10 @@
 //! y = x + σ · W_o (g · softmax(θᵀφ)ᵀ), with θ, φ 1×1 convs to C/8 channels, g to C/2, W_o back to C, all
 //! spectrally normalised, and σ learned from 0 (so the block starts as the identity).
 
-use crate::resample::max_pool2d;
+use super::resample::max_pool2d;
+use crate::error::{Error, Result};
+use crate::nn::{Init, Params, SnConv2d};
 use candle_core::{Tensor, D};
-use carve::error::{Error, Result};
-use carve::nn::{Init, Params, SnConv2d};
 
 #[derive(Clone, Debug)]
 pub struct SelfAttention {

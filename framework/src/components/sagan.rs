@@ -9,14 +9,14 @@
 //! share the data's range. `decode` returns the pre-activation h; since (tanh h + 1)/2 = sigmoid(2h), `nll` is
 //! the Bernoulli likelihood with logits 2h, the one whose mean is that image.
 
-use crate::resample::upsample2x;
-use crate::self_attention::SelfAttention;
+use crate::components::{BuildContext, Decoder, DecoderConfig};
+use crate::dist::Likelihood;
+use crate::error::{Error, Result};
+use crate::nn::upsample2x;
+use crate::nn::SelfAttention;
+use crate::nn::{Activation, BatchNorm, Init, Params, SnConv2d, SnLinear, TrainMode};
+use crate::rng::Rng;
 use candle_core::{Device, Tensor, Var};
-use carve::components::{BuildContext, Decoder, DecoderConfig};
-use carve::dist::Likelihood;
-use carve::error::{Error, Result};
-use carve::nn::{Activation, BatchNorm, Init, Params, SnConv2d, SnLinear, TrainMode};
-use carve::rng::Rng;
 use serde::{Deserialize, Serialize};
 
 /// `{"Sagan": (conv_dim: 32)}`: square images whose side is a power of two ≥ 8.
@@ -241,7 +241,7 @@ impl DecoderConfig for SaganGenerator {
         }))
     }
 }
-carve::register_component!(
+crate::register_component!(
     Decoder,
     "Sagan",
     "SAGAN generator: residual up-blocks with batch norm, noise injection and self-attention → (tanh + 1)/2 image (DEAR)",
@@ -288,9 +288,9 @@ impl Decoder for SaganModel {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::data::DataSpec;
     use candle_core::DType;
     use candle_nn::VarMap;
-    use carve::data::DataSpec;
 
     fn build(cfg: &SaganGenerator, shape: &[usize], varmap: &VarMap) -> Result<Box<dyn Decoder>> {
         let spec = DataSpec {

@@ -1,13 +1,14 @@
-//! CausalVAE's `Decoder_DAG.decode_sep`: one MLP per concept block (k → 300 → 300 → 1024 → obs), outputs
-//! averaged, as one batched matmul per layer; or composed through per-pixel masks (`combine: Masks`, a softmax
-//! over decoders) or opacities (`combine: Layers`, front to back), with an optional learned background slot.
-//! Each decoder reads its whole block (the code), its block mean, or the block means of listed concepts.
+//! A decoder made of one MLP per concept block of z (CausalVAE's `Decoder_DAG.decode_sep`: k → 300 → 300 →
+//! 1024 → obs per block), outputs averaged, as one batched matmul per layer; or composed through per-pixel
+//! masks (`combine: Masks`, a softmax over decoders) or opacities (`combine: Layers`, front to back), with an
+//! optional learned background slot. Each decoder reads its whole block (the code), its block mean, or the
+//! block means of listed concepts.
 
+use super::{BuildContext, Decoder, DecoderConfig};
+use crate::dist::Likelihood;
+use crate::error::{Error, Result};
+use crate::nn::{Activation, Init, ParallelMlp};
 use candle_core::Tensor;
-use carve::components::{BuildContext, Decoder, DecoderConfig};
-use carve::dist::Likelihood;
-use carve::nn::{Activation, Init, ParallelMlp};
-use carve::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -192,7 +193,7 @@ impl DecoderConfig for PerConceptMlp {
         }))
     }
 }
-carve::register_component!(
+crate::register_component!(
     Decoder,
     "PerConceptMlp",
     "one MLP per concept block, outputs averaged (CausalVAE decode_sep) or composed through per-pixel masks"
@@ -382,12 +383,12 @@ mod tests {
         background: Background,
         input: BlockInput,
     ) -> Result<Box<dyn Decoder>> {
-        let spec = carve::data::DataSpec {
+        let spec = crate::data::DataSpec {
             obs_shape: vec![1, 2, 2],
             ..Default::default()
         };
         let ctx = BuildContext {
-            params: carve::nn::Params::new(candle_nn::VarMap::new(), Device::Cpu, 0),
+            params: crate::nn::Params::new(candle_nn::VarMap::new(), Device::Cpu, 0),
             spec: &spec,
             latent_dim: 4,
         };
