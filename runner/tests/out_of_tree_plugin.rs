@@ -3,10 +3,12 @@
 //! and trains a config that uses it.
 //!
 //! The example is built offline with this workspace's target directory as its build directory, so the
-//! registry dependencies are the ones already compiled here. carve's own crates compile once more: Cargo keys
-//! a path crate's artifacts by its path relative to the workspace root, which differs between the two
-//! workspaces. The example's binary goes to `<target>/out-of-tree-plugin/`, not next to this workspace's
-//! `carve`, which other tests run.
+//! registry dependencies compiled here are reused (about 6 s in all once built). carve's own crates compile
+//! once more: Cargo keys a path crate's artifacts by its path relative to the workspace root, which differs
+//! between the two workspaces. So do, once, the registry crates whose features `cargo test --workspace`
+//! widens through other members' dev-dependencies (getrandom, plotters) and those built on them (candle).
+//! The example's binary goes to `<target>/out-of-tree-plugin/`, not next to this workspace's `carve`, which
+//! other tests run.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
