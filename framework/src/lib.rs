@@ -39,4 +39,9 @@ pub mod prelude {
     pub use inventory;
     pub use serde::{Deserialize, Serialize};
     pub use typetag;
+    // The crates themselves, so a plugin needs no dependency but `carve`: derives take
+    // `#[serde(crate = "carve::prelude::serde")]`; `#[typetag::serde]` finds `typetag` through this module.
+    pub use candle_core;
+    pub use candle_nn;
+    pub use serde;
 }
