@@ -34,7 +34,7 @@ pub fn data_profiles() -> Vec<(&'static str, DataOffers)> {
             },
         ),
         (
-            "ImageFolder",
+            "ImageFolder (no labels.csv)",
             DataOffers {
                 images: true,
                 ..Default::default()

@@ -7,7 +7,11 @@ use carve::registry::{self, ComponentKind};
 use carve::train::{Session, TrainOptions};
 use std::path::{Path, PathBuf};
 
-pub fn list() -> Result<()> {
+pub fn list(matrix: bool) -> Result<()> {
+    if matrix {
+        print!("{}", carve::compatibility::matrix());
+        return Ok(());
+    }
     println!("methods:");
     for m in registry::methods() {
         println!("  {:<18} {}", m.name, m.summary);

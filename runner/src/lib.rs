@@ -36,7 +36,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// List registered methods, components, datasets and metrics.
-    List,
+    List {
+        /// Print the compatibility matrix instead: every part, what it needs and provides, the shipped data it
+        /// fits and the methods that take it (Markdown).
+        #[arg(long)]
+        matrix: bool,
+    },
     /// Train a config (or resume a run) and write a run directory.
     Train {
         /// Experiment config (RON). Optional with --resume.
@@ -164,7 +169,7 @@ where
 
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::List => commands::list(),
+        Command::List { matrix } => commands::list(matrix),
         Command::Train {
             config,
             set,

@@ -52,7 +52,8 @@ impl PriorConfig for LearnedNormal {
 carve::register_component!(
     Prior,
     "LearnedNormal",
-    "diagonal Gaussian N(μ, diag σ²) with learned μ and σ² (out-of-tree example plugin)"
+    "diagonal Gaussian N(μ, diag σ²) with learned μ and σ² (out-of-tree example plugin)",
+    provides: [PriorDensity]
 );
 
 struct LearnedNormalPrior {
@@ -78,7 +79,14 @@ impl Prior for LearnedNormalPrior {
         fwd.posterior.kl(&prior)
     }
 
-    fn sample(&self, n: usize, d: usize, rng: &mut Rng, device: &Device) -> Result<Tensor> {
+    fn sample(
+        &self,
+        n: usize,
+        d: usize,
+        _labels: Option<&Tensor>,
+        rng: &mut Rng,
+        device: &Device,
+    ) -> Result<Tensor> {
         let noise = rng.normal(&[n, d], device)?;
         let prior = self.broadcast(&noise)?;
         Ok(((noise * prior.std()?)? + prior.mean)?)
