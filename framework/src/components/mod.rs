@@ -72,12 +72,7 @@ pub struct ForwardOutputs {
     pub extras: BTreeMap<String, Tensor>,
 }
 
-/// do(node = value) on a latent (causal-layer node index).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Do {
-    pub node: usize,
-    pub value: f32,
-}
+pub use crate::data::Do;
 
 pub trait Encoder: Send {
     /// `x`: `[B, ..obs_shape]` → posterior with `[B, latent_dim]` parameters.
