@@ -188,13 +188,7 @@ pub fn check(
 mod tests {
     use super::*;
 
-    fn part(
-        location: &str,
-        kind: &'static str,
-        name: &str,
-        needs: &[Need],
-        provides: &[Feature],
-    ) -> PartDecl {
+    fn part(location: &str, kind: &'static str, name: &str, needs: &[Need], provides: &[Feature]) -> PartDecl {
         PartDecl {
             location: location.into(),
             kind,
@@ -222,10 +216,7 @@ mod tests {
         assert_eq!(unmet.len(), 1);
         assert_eq!(unmet[0].location, "model.objectives[2]");
         let m = &unmet[0].message;
-        assert!(
-            m.contains("DagPenalty") && m.contains("a learned causal graph"),
-            "{m}"
-        );
+        assert!(m.contains("DagPenalty") && m.contains("a learned causal graph"), "{m}");
         assert!(m.contains("model.causal is Independent"), "{m}");
         assert!(m.contains("CausalVaeMask, Scm"), "{m}");
     }
@@ -233,27 +224,9 @@ mod tests {
     #[test]
     fn data_needs_name_the_data_and_part_outputs_pair_up() {
         let parts = [
-            part(
-                "model.causal",
-                "causal layer",
-                "Scm",
-                &[Need::KnownGraph],
-                &[Feature::LearnedGraph],
-            ),
-            part(
-                "model.objectives[0]",
-                "objective",
-                "GraphSparsity",
-                &[Need::Part(Feature::LearnedGraph)],
-                &[],
-            ),
-            part(
-                "model.prior",
-                "prior",
-                "LabelConditional",
-                &[Need::Labels],
-                &[],
-            ),
+            part("model.causal", "causal layer", "Scm", &[Need::KnownGraph], &[Feature::LearnedGraph]),
+            part("model.objectives[0]", "objective", "GraphSparsity", &[Need::Part(Feature::LearnedGraph)], &[]),
+            part("model.prior", "prior", "LabelConditional", &[Need::Labels], &[]),
         ];
         let data = DataOffers {
             graph: true,
@@ -262,8 +235,6 @@ mod tests {
         let unmet = check(&parts, &data, "Synthetic", |_| vec![]);
         assert_eq!(unmet.len(), 1, "{unmet:?}");
         assert_eq!(unmet[0].location, "model.prior");
-        assert!(unmet[0]
-            .message
-            .contains("needs labels, which the data (Synthetic)"));
+        assert!(unmet[0].message.contains("needs labels, which the data (Synthetic)"));
     }
 }
