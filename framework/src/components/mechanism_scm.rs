@@ -43,7 +43,8 @@ impl Default for MechanismScm {
 
 #[typetag::serde(name = "MechanismScm")]
 impl CausalLayerConfig for MechanismScm {
-    /// `A` (initialised to the graph: every edge at weight 1), then the mechanisms under `g`.
+    /// `A` (initialised to the graph: every edge at weight 1; optimizer group `adjacency`), then the mechanisms
+    /// under `g`.
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn CausalLayer>> {
         let graph = ctx.spec.graph.as_ref().ok_or_else(|| {
             Error::msg("the MechanismScm causal layer needs the data's known causal graph, and the data has none")
@@ -65,7 +66,10 @@ impl CausalLayerConfig for MechanismScm {
         })?;
         let dev = ctx.device();
         let support = Tensor::from_vec(graph.to_dense(), (m, m), dev)?;
-        let a_raw = ctx.params.get_with_values(&[m, m], "A", graph.to_dense())?;
+        let a_raw = ctx
+            .params
+            .in_group(super::scm_layer::ADJACENCY_GROUP)
+            .get_with_values(&[m, m], "A", graph.to_dense())?;
         let g = ParallelMlp::new(&ctx.params.pp("g"), m, m, &self.hidden, 1, self.activation)?;
         let roots: Vec<f32> = (0..m)
             .map(|j| f32::from(graph.parents(j).next().is_none()))

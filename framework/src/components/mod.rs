@@ -36,7 +36,7 @@ pub use priors::StdNormal;
 pub use resnet::ResNetEncoder;
 pub use sagan::SaganGenerator;
 pub use sagan_discriminator::SaganDiscriminator;
-pub use scm_layer::{Scm, ScmLayer};
+pub use scm_layer::{Scm, ScmLayer, ADJACENCY_GROUP};
 pub use small_discriminator::SmallDiscriminator;
 
 use crate::data::{Batch, DataSpec};
@@ -127,12 +127,7 @@ impl ForwardOutputs {
     }
 }
 
-/// do(node = value) on a latent (causal-layer node index).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Do {
-    pub node: usize,
-    pub value: f32,
-}
+pub use crate::data::Do;
 
 pub trait Encoder: Send {
     /// `x`: `[B, ..obs_shape]` → posterior with `[B, latent_dim]` parameters.

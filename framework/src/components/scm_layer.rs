@@ -7,6 +7,9 @@ use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::scm::{BijectionConfig, ScmPrior};
+
+/// The optimizer group of a causal layer's edge weights.
+pub const ADJACENCY_GROUP: &str = "adjacency";
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -21,13 +24,14 @@ pub struct Scm {
 
 #[typetag::serde(name = "Scm")]
 impl CausalLayerConfig for Scm {
-    /// `A` is created as `A` and f2's parameters under `f2`, in that order.
+    /// `A` is created as `A` (in the optimizer group `adjacency`, which methods may train at their own rate)
+    /// and f2's parameters under `f2`, in that order.
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn CausalLayer>> {
         let graph = ctx.spec.graph.as_ref().ok_or_else(|| {
             Error::msg("the Scm causal layer learns weights on the data's known causal graph, and the data has none")
         })?;
         Ok(Box::new(ScmLayer(ScmPrior::with_param_groups(
-            &ctx.params,
+            &ctx.params.in_group(ADJACENCY_GROUP),
             &ctx.params.pp("f2"),
             ctx.latent_dim,
             graph,

@@ -1,7 +1,7 @@
 //! An in-memory dataset: observations as bytes (images) or floats, with optional factors, labels and simulator.
 
+use super::Do;
 use super::{DataSpec, Dataset, Split};
-use crate::components::Do;
 use crate::error::{Error, Result};
 
 /// Observation storage; images stay bytes in memory (4x smaller) and become f32 in [0, 1] per batch.

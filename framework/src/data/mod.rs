@@ -4,6 +4,7 @@ mod array;
 pub mod export;
 mod graph;
 pub mod image_folder;
+mod intervention;
 mod label_stats;
 pub mod pendulum;
 pub mod synthetic;
@@ -11,6 +12,7 @@ pub mod synthetic;
 pub use array::{ArrayDataset, Observations};
 pub use export::write_image_dataset;
 pub use graph::{CausalGraph, LatentGraph};
+pub use intervention::Do;
 pub use label_stats::LabelStats;
 
 use crate::error::{Error, Result};
@@ -148,7 +150,7 @@ pub trait Dataset: Send + Sync {
     }
     /// The true factors of one scene (`factors`, one row) after do(...) in the data's own SCM: intervened
     /// factors take their values, descendants follow, everything else is unchanged (simulators only).
-    fn simulate_do(&self, factors: &[f32], dos: &[crate::components::Do]) -> Result<Vec<f32>> {
+    fn simulate_do(&self, factors: &[f32], dos: &[Do]) -> Result<Vec<f32>> {
         let _ = (factors, dos);
         Err(Error::Data(
             "this dataset has no simulator to compute interventions".into(),

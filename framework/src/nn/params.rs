@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 use candle_core::{Device, Tensor, Var};
 use candle_nn::VarMap;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// How a parameter starts.
@@ -37,6 +38,8 @@ struct Store {
     rng: Mutex<Rng>,
     /// Parameters created so far.
     count: Mutex<usize>,
+    /// Optimizer group of each parameter created through an [`Params::in_group`] handle, by path.
+    groups: Mutex<HashMap<String, String>>,
 }
 
 /// A handle on a parameter store at some path prefix. Cloning is cheap.
@@ -44,6 +47,8 @@ struct Store {
 pub struct Params {
     store: Arc<Store>,
     prefix: String,
+    /// The optimizer group parameters created through this handle join.
+    group: Option<Arc<str>>,
 }
 
 impl Params {
@@ -54,8 +59,10 @@ impl Params {
                 device,
                 rng: Mutex::new(Rng::new(seed)),
                 count: Mutex::new(0),
+                groups: Mutex::new(HashMap::new()),
             }),
             prefix: String::new(),
+            group: None,
         }
     }
 
@@ -64,7 +71,23 @@ impl Params {
         Params {
             store: self.store.clone(),
             prefix: self.path(&name.to_string()),
+            group: self.group.clone(),
         }
+    }
+
+    /// The same path, with every parameter created through the handle (and those below it) tagged as a member
+    /// of the optimizer group `group` (see [`crate::optim::ParamGroups`]).
+    pub fn in_group(&self, group: &str) -> Params {
+        Params {
+            group: Some(Arc::from(group)),
+            ..self.clone()
+        }
+    }
+
+    /// The group the parameter at `path` was tagged with when it was created, if any.
+    pub fn group_of(&self, path: &str) -> Option<String> {
+        let groups = self.store.groups.lock().expect("groups lock");
+        groups.get(path).cloned()
     }
 
     fn path(&self, name: &str) -> String {
@@ -164,6 +187,10 @@ impl Params {
         let n = self.admit(&path, shape)?;
         let var = Var::from_vec(values(n), shape, &self.store.device)?;
         let t = var.as_tensor().clone();
+        if let Some(group) = &self.group {
+            let mut groups = self.store.groups.lock().expect("groups lock");
+            groups.insert(path.clone(), group.to_string());
+        }
         vars.insert(path, var);
         Ok(t)
     }

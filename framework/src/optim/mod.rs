@@ -6,6 +6,8 @@
 
 mod adamw;
 mod constraint;
+mod param_groups;
 
 pub use adamw::{AdamBackend, AdamConfig, AdamW};
 pub use constraint::{ConstraintConfig, ConstraintHandler, ConstraintState};
+pub use param_groups::{GroupSpec, ParamGroups};

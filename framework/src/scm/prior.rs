@@ -4,8 +4,8 @@
 
 use super::bijection::{Bijection, BijectionConfig};
 use super::LinearScm;
-use crate::components::Do;
 use crate::data::CausalGraph;
+use crate::data::Do;
 use crate::error::{Error, Result};
 use crate::nn::{Init, Params};
 use crate::rng::Rng;

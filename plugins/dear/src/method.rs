@@ -20,13 +20,14 @@ use carve::components::{
 };
 use carve::data::Batch;
 use carve::error::{Error, Result};
-use carve::method::{named_vars, total_loss, Method, MethodContext, StepReport};
+use carve::method::{total_loss, Method, MethodContext, StepReport};
 use carve::nn::{Activation, Params};
-use carve::optim::AdamW;
+use carve::optim::{GroupSpec, ParamGroups};
 use carve::rng::Rng;
 use std::collections::HashMap;
 
-/// Parameter groups, each with its own optimizer: (checkpoint prefix, which parameter names).
+/// Parameter groups, each with its own optimizer and checkpoint prefix: the first three and `prior` by
+/// path, the SCM weights A tagged `adjacency` where they are created.
 const GROUPS: [&str; 5] = [
     "encoder",
     "generator",
@@ -34,21 +35,6 @@ const GROUPS: [&str; 5] = [
     "prior",
     "adjacency",
 ];
-
-fn group_of(name: &str) -> usize {
-    match name.split('.').next() {
-        Some("encoder") => 0,
-        Some("generator") => 1,
-        Some("discriminator") => 2,
-        _ if name == "causal.A" => 4,
-        _ => 3,
-    }
-}
-
-struct Group {
-    optimizer: AdamW,
-    base_lr: f64,
-}
 
 pub struct DearMethod {
     /// Encoder, causal layer, prior and generator (as the decoder).
@@ -60,7 +46,7 @@ pub struct DearMethod {
     m: usize,
     k: usize,
     varmap: VarMap,
-    groups: Vec<Group>,
+    groups: ParamGroups,
 }
 
 impl DearMethod {
@@ -138,26 +124,19 @@ impl DearMethod {
             lr.prior,
             lr.adjacency,
         ];
-        let mut vars: Vec<Vec<_>> = vec![Vec::new(); GROUPS.len()];
-        for (name, var) in named_vars(&varmap) {
-            vars[group_of(&name)].push((name, var));
-        }
-        let groups = vars
-            .into_iter()
+        let specs = GROUPS
+            .iter()
             .zip(rates)
-            .enumerate()
-            .map(|(i, (v, rate))| {
+            .map(|(&name, rate)| {
                 let mut c = ctx.optimizer.clone();
                 c.lr = rate;
-                if GROUPS[i] == "adjacency" {
+                if name == "adjacency" {
                     c.beta1 = lr.adjacency_beta1;
                 }
-                Ok(Group {
-                    optimizer: AdamW::new(v, c)?,
-                    base_lr: rate,
-                })
+                GroupSpec::new(name, c, &format!("{name}/"))
             })
-            .collect::<Result<_>>()?;
+            .collect();
+        let groups = ParamGroups::new(&root, specs, "prior")?;
         Ok(Self {
             parts: Parts {
                 encoder,
@@ -300,10 +279,7 @@ impl DearMethod {
 
     fn step(&mut self, groups: &[usize], loss: &Tensor) -> Result<()> {
         let grads = loss.backward()?;
-        for &g in groups {
-            self.groups[g].optimizer.step(&grads)?;
-        }
-        Ok(())
+        self.groups.step(groups, &grads)
     }
 }
 
@@ -381,31 +357,15 @@ impl Method for DearMethod {
     }
 
     fn optimizer_state(&self) -> Result<HashMap<String, Tensor>> {
-        let mut state = HashMap::new();
-        for (name, g) in GROUPS.iter().zip(&self.groups) {
-            for (k, v) in g.optimizer.state()? {
-                state.insert(format!("{name}/{k}"), v);
-            }
-        }
-        Ok(state)
+        self.groups.state()
     }
 
     fn load_optimizer_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        for (name, g) in GROUPS.iter().zip(&mut self.groups) {
-            let prefix = format!("{name}/");
-            let own: HashMap<String, Tensor> = state
-                .iter()
-                .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.to_string(), v.clone())))
-                .collect();
-            g.optimizer.load_state(&own)?;
-        }
-        Ok(())
+        self.groups.load_state(state)
     }
 
     fn set_lr_scale(&mut self, scale: f64) {
-        for g in &mut self.groups {
-            g.optimizer.set_lr(g.base_lr * scale);
-        }
+        self.groups.set_lr_scale(scale);
     }
 
     /// The supervised latents' means `[B, m]`, the units do() takes.

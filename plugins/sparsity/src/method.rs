@@ -9,9 +9,9 @@ use candle_nn::VarMap;
 use carve::components::{Do, Term};
 use carve::data::Batch;
 use carve::error::{Error, Result};
-use carve::method::{named_vars, total_loss, Method, MethodContext, StepReport};
+use carve::method::{total_loss, Method, MethodContext, StepReport};
 use carve::nn::{GumbelMask, Params};
-use carve::optim::{AdamW, ConstraintConfig, ConstraintHandler};
+use carve::optim::{ConstraintConfig, ConstraintHandler, GroupSpec, ParamGroups};
 use carve::rng::Rng;
 use std::collections::HashMap;
 
@@ -20,16 +20,15 @@ pub struct SparsityMethod {
     /// (graph name, handler) for each learned mask.
     constraints: Vec<(&'static str, ConstraintHandler)>,
     varmap: VarMap,
-    /// Every parameter except the mask logits.
-    optimizer: AdamW,
-    /// The mask logits, at `mask_lr_scale` × the base learning rate.
-    mask_optimizer: AdamW,
-    base_lr: f64,
-    mask_lr_scale: f64,
+    /// Every parameter except the mask logits, and the mask logits at `mask_lr_scale` × the base learning rate.
+    groups: ParamGroups,
 }
 
 /// Checkpoint keys of the mask optimizer's state carry this prefix (both optimizers write `__step`).
 const MASK_OPT: &str = "mask_opt.";
+
+/// The optimizer group of the mask logits (tagged where the model creates them).
+pub(crate) const MASKS: &str = "masks";
 
 impl SparsityMethod {
     pub fn new(cfg: &MechanismSparsity, ctx: &MethodContext) -> Result<Self> {
@@ -64,21 +63,21 @@ impl SparsityMethod {
                 message: format!("must be finite and > 0 (got {})", cfg.mask_lr_scale),
             });
         }
-        let (masks, rest): (Vec<_>, Vec<_>) = named_vars(&varmap)
-            .into_iter()
-            .partition(|(name, _)| name.starts_with("mask_"));
-        let optimizer = AdamW::new(rest, ctx.optimizer.clone())?;
         let mut mask_cfg = ctx.optimizer.clone();
         mask_cfg.lr *= cfg.mask_lr_scale;
-        let mask_optimizer = AdamW::new(masks, mask_cfg)?;
+        let groups = ParamGroups::new(
+            &root,
+            vec![
+                GroupSpec::new("default", ctx.optimizer.clone(), ""),
+                GroupSpec::new(MASKS, mask_cfg, MASK_OPT),
+            ],
+            "default",
+        )?;
         Ok(Self {
             model,
             constraints,
             varmap,
-            optimizer,
-            mask_optimizer,
-            base_lr: ctx.optimizer.lr,
-            mask_lr_scale: cfg.mask_lr_scale,
+            groups,
         })
     }
 
@@ -122,8 +121,7 @@ impl Method for SparsityMethod {
         }
         let mut report = StepReport::from_terms(&terms, step)?;
         let grads = total_loss(&terms)?.backward()?;
-        self.optimizer.step(&grads)?;
-        self.mask_optimizer.step(&grads)?;
+        self.groups.step_all(&grads)?;
         for ((name, handler), g) in self.constraints.iter_mut().zip(edges) {
             handler.dual_update(g, step);
             report.terms.push((format!("edges_{name}"), g as f32));
@@ -176,10 +174,7 @@ impl Method for SparsityMethod {
     }
 
     fn optimizer_state(&self) -> Result<HashMap<String, Tensor>> {
-        let mut state = self.optimizer.state()?;
-        for (k, v) in self.mask_optimizer.state()? {
-            state.insert(format!("{MASK_OPT}{k}"), v);
-        }
+        let mut state = self.groups.state()?;
         for (name, h) in &self.constraints {
             state.extend(h.to_tensors(name)?);
         }
@@ -190,23 +185,16 @@ impl Method for SparsityMethod {
         for (name, h) in &mut self.constraints {
             h.load_tensors(state, name)?;
         }
-        let masks: HashMap<String, Tensor> = state
+        let optimizers: HashMap<String, Tensor> = state
             .iter()
-            .filter_map(|(k, v)| Some((k.strip_prefix(MASK_OPT)?.to_string(), v.clone())))
-            .collect();
-        self.mask_optimizer.load_state(&masks)?;
-        let rest: HashMap<String, Tensor> = state
-            .iter()
-            .filter(|(k, _)| !k.starts_with("constraint.") && !k.starts_with(MASK_OPT))
+            .filter(|(k, _)| !k.starts_with("constraint."))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        self.optimizer.load_state(&rest)
+        self.groups.load_state(&optimizers)
     }
 
     fn set_lr_scale(&mut self, scale: f64) {
-        self.optimizer.set_lr(self.base_lr * scale);
-        self.mask_optimizer
-            .set_lr(self.base_lr * self.mask_lr_scale * scale);
+        self.groups.set_lr_scale(scale);
     }
 
     /// σ(α) of each mask (all ones when the graph is frozen), named as the dataset's latent graphs.

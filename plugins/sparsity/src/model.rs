@@ -83,7 +83,10 @@ impl Model {
             Transition::new(&p.pp("transition"), z_dim, inputs, &cfg.transition_hidden)?;
         let mask = |name: &str, cols: usize| -> Result<Option<GumbelMask>> {
             (cols > 0)
-                .then(|| GumbelMask::new(&p.pp(name), z_dim, cols, cfg.masks.clone()))
+                .then(|| {
+                    let masks = p.in_group(crate::method::MASKS).pp(name);
+                    GumbelMask::new(&masks, z_dim, cols, cfg.masks.clone())
+                })
                 .transpose()
         };
         let init_prior = if cfg.full_seq {

@@ -16,7 +16,7 @@ pub mod render;
 
 use super::array::Observations;
 use super::{ArrayDataset, CausalGraph, DataSpec, Dataset, DatasetConfig};
-use crate::components::Do;
+use crate::data::Do;
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
