@@ -394,3 +394,165 @@ fn quote_list(names: &[&str]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"// the base
+(
+    name: "base",
+    data: {"Synthetic": (n_train: 64, n_test: 16)},
+    model: {"Elbo": (latent_dim: 2, encoder: {"Mlp": (hidden: [4])}, decoder: {"Mlp": (hidden: [4], likelihood: Gaussian(std: 0.5))})},
+    train: (steps: 3, batch_size: 2, lr_schedule: StepDecay(every: 10, factor: 0.5, floor: 0.1)),
+    eval: (metrics: ["mcc"]),
+)"#;
+
+    /// Writes `files` (relative path, text) into a fresh folder.
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        dir
+    }
+
+    fn load(dir: &tempfile::TempDir, name: &str, sets: &[&str]) -> Result<Experiment> {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        Experiment::load(&dir.path().join(name), &sets)
+    }
+
+    fn load_err(dir: &tempfile::TempDir, name: &str) -> String {
+        load(dir, name, &[]).unwrap_err().to_string()
+    }
+
+    /// `text` parsed on its own, as RON.
+    fn typed(text: &str) -> String {
+        Experiment::parse(text, "full.ron", &[])
+            .unwrap()
+            .to_ron()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_override_merges_fields_and_names_replace() {
+        let dir = folder(&[
+            ("base.ron", BASE),
+            (
+                "ablations/child.ron",
+                r#"// the child
+(
+    extends: "../base.ron",
+    name: "child",
+    data: {"Synthetic": (n_train: 128)},
+    model: {"Elbo": (decoder: {"Mlp": (hidden: [8])}, prior: {"StdNormal": ()})},
+    train: (lr_schedule: StepDecay(factor: 0.25)),
+)"#,
+            ),
+        ]);
+        let exp = load(&dir, "ablations/child.ron", &[]).unwrap();
+        let want = typed(
+            r#"(
+    name: "child",
+    data: {"Synthetic": (n_train: 128, n_test: 16)},
+    model: {"Elbo": (latent_dim: 2, encoder: {"Mlp": (hidden: [4])}, decoder: {"Mlp": (hidden: [8], likelihood: Gaussian(std: 0.5))}, prior: {"StdNormal": ()})},
+    train: (steps: 3, batch_size: 2, lr_schedule: StepDecay(every: 10, factor: 0.25, floor: 0.1)),
+    eval: (metrics: ["mcc"]),
+)"#,
+        );
+        assert_eq!(exp.to_ron().unwrap(), want);
+        // A different component name replaces the whole value; a list replaces the list.
+        let dir = folder(&[
+            ("base.ron", BASE),
+            (
+                "child.ron",
+                r#"(extends: "base.ron", model: {"Elbo": (encoder: {"Conv": ()})}, eval: (metrics: ["elbo"]))"#,
+            ),
+        ]);
+        let text = load(&dir, "child.ron", &[]).unwrap().to_ron().unwrap();
+        assert!(text.contains("\"Conv\"") && !text.contains("hidden: [4],\n            activation"), "{text}");
+        assert!(text.contains("metrics: [\n            \"elbo\",\n        ]"), "{text}");
+    }
+
+    #[test]
+    fn chains_resolve_and_set_applies_on_top() {
+        let dir = folder(&[
+            ("a/base.ron", BASE),
+            ("b/mid.ron", r#"(extends: "../a/base.ron", train: (steps: 5))"#),
+            ("top.ron", r#"(extends: "b/mid.ron", train: (batch_size: 4))"#),
+        ]);
+        let exp = load(&dir, "top.ron", &["train.seed=7"]).unwrap();
+        assert_eq!((exp.train.steps, exp.train.batch_size, exp.train.seed), (5, 4, 7));
+        assert_eq!(exp.name, "base");
+    }
+
+    #[test]
+    fn bad_chains_are_errors_naming_the_file() {
+        let dir = folder(&[
+            ("base.ron", BASE),
+            ("missing.ron", "(\n    extends: \"nope.ron\",\n)"),
+            ("self.ron", r#"(extends: "self.ron")"#),
+            ("a.ron", r#"(extends: "b.ron")"#),
+            ("b.ron", r#"(extends: "a.ron")"#),
+            ("number.ron", "(extends: 3)"),
+            ("broken_base.ron", r#"(extends: "broken.ron")"#),
+            ("broken.ron", "(\n    name: \"x\",\n    data: {\"Synthetic\": (n_train: [}\n)"),
+            ("unknown.ron", r#"(extends: "base.ron", train: (stpes: 3))"#),
+            ("unnamed.ron", r#"(extends: "base.ron", model: (latent_dim: 3))"#),
+            ("typo.ron", r#"(extends: "base.ron", model: {"Elbo": (decoder: {"Mpl": (hidden: [2])})})"#),
+            ("syntax.ron", "(\n    extends: \"base.ron\",\n    train: (steps: ,\n)"),
+        ]);
+        for (file, needles) in [
+            ("missing.ron", &["missing.ron:2:5", "nope.ron", "no config file"][..]),
+            ("self.ron", &["self.ron", "cycle"]),
+            ("a.ron", &["a.ron", "cycle", "b.ron"]),
+            ("number.ron", &["number.ron:1:2", "string", "`3`"]),
+            ("broken_base.ron", &["broken.ron:3:"]),
+            ("unknown.ron", &["unknown.ron", "at `train`", "did you mean `steps`"]),
+            ("unnamed.ron", &["unnamed.ron", "`model` is a `Elbo`"]),
+            ("typo.ron", &["typo.ron", "unknown name `Mpl`", "did you mean `Mlp`"]),
+            ("syntax.ron", &["syntax.ron:3:"]),
+        ] {
+            let e = load_err(&dir, file);
+            for n in needles {
+                assert!(e.contains(n), "{file}: `{n}` not in: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn set_takes_inline_components_and_variants() {
+        let dir = folder(&[("base.ron", BASE)]);
+        let exp = load(
+            &dir,
+            "base.ron",
+            &[
+                r#"model.prior={"StdNormal": ()}"#,
+                r#"model.decoder={"Mlp": (hidden: [6], likelihood: Bernoulli)}"#,
+                "train.lr_schedule=Warmup(steps: 4)",
+            ],
+        )
+        .unwrap();
+        let text = exp.to_ron().unwrap();
+        for n in ["\"StdNormal\"", "Bernoulli", "Warmup(", "6,"] {
+            assert!(text.contains(n), "{n} not in {text}");
+        }
+        let e = load(&dir, "base.ron", &["train.lr_schedule=Warmup(steps: 4"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a RON or JSON value"), "{e}");
+    }
+
+    #[test]
+    fn a_saved_config_reads_back_the_same() {
+        let dir = folder(&[
+            ("base.ron", BASE),
+            ("child.ron", r#"(extends: "base.ron", name: "c")"#),
+        ]);
+        let text = load(&dir, "child.ron", &[]).unwrap().to_ron().unwrap();
+        assert!(!text.contains("extends"));
+        assert_eq!(typed(&text), text);
+    }
+}
