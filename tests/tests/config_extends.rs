@@ -39,6 +39,11 @@ fn extending_configs_resolve_to_their_full_copies() {
             .unwrap_or_else(|e| panic!("{}: {e}", copy.display()))
             .to_ron()
             .unwrap();
-        assert_eq!(resolved, expected, "{} differs from its full copy", rel.display());
+        assert_eq!(
+            resolved,
+            expected,
+            "{} differs from its full copy",
+            rel.display()
+        );
     }
 }

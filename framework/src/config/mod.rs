@@ -4,6 +4,10 @@
 //! overrides any field; parse errors carry line and column; unknown component names list the closest
 //! registered names. A config is checked when it is read and again against its data and model before step 1
 //! (see `validate`): nothing is clamped, a bad size or name fails before training.
+//!
+//! `extends: "base.ron"` (relative to the file) starts from another config: the base is read as a typed config,
+//! serialised into a tree (see `tree`), the file's other keys are merged into it, and the typed config is rebuilt
+//! from the result, which is what a run saves and what `--set` edits.
 
 mod overrides;
 mod tree;
@@ -250,7 +254,10 @@ fn extend(
     if !base_path.is_file() {
         return Err(fail(
             &at_extends,
-            format!("`extends: \"{rel}\"`: no config file at {}", base_path.display()),
+            format!(
+                "`extends: \"{rel}\"`: no config file at {}",
+                base_path.display()
+            ),
         ));
     }
     let here = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
@@ -259,7 +266,10 @@ fn extend(
         .unwrap_or_else(|_| base_path.clone());
     chain.push(here);
     if let Some(first) = chain.iter().position(|p| *p == base_id) {
-        let mut cycle: Vec<String> = chain[first..].iter().map(|p| p.display().to_string()).collect();
+        let mut cycle: Vec<String> = chain[first..]
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
         cycle.push(base_id.display().to_string());
         return Err(fail(
             &at_extends,
@@ -472,19 +482,34 @@ mod tests {
             ),
         ]);
         let text = load(&dir, "child.ron", &[]).unwrap().to_ron().unwrap();
-        assert!(text.contains("\"Conv\"") && !text.contains("hidden: [4],\n            activation"), "{text}");
-        assert!(text.contains("metrics: [\n            \"elbo\",\n        ]"), "{text}");
+        assert!(
+            text.contains("\"Conv\"") && !text.contains("hidden: [4],\n            activation"),
+            "{text}"
+        );
+        assert!(
+            text.contains("metrics: [\n            \"elbo\",\n        ]"),
+            "{text}"
+        );
     }
 
     #[test]
     fn chains_resolve_and_set_applies_on_top() {
         let dir = folder(&[
             ("a/base.ron", BASE),
-            ("b/mid.ron", r#"(extends: "../a/base.ron", train: (steps: 5))"#),
-            ("top.ron", r#"(extends: "b/mid.ron", train: (batch_size: 4))"#),
+            (
+                "b/mid.ron",
+                r#"(extends: "../a/base.ron", train: (steps: 5))"#,
+            ),
+            (
+                "top.ron",
+                r#"(extends: "b/mid.ron", train: (batch_size: 4))"#,
+            ),
         ]);
         let exp = load(&dir, "top.ron", &["train.seed=7"]).unwrap();
-        assert_eq!((exp.train.steps, exp.train.batch_size, exp.train.seed), (5, 4, 7));
+        assert_eq!(
+            (exp.train.steps, exp.train.batch_size, exp.train.seed),
+            (5, 4, 7)
+        );
         assert_eq!(exp.name, "base");
     }
 
@@ -498,21 +523,42 @@ mod tests {
             ("b.ron", r#"(extends: "a.ron")"#),
             ("number.ron", "(extends: 3)"),
             ("broken_base.ron", r#"(extends: "broken.ron")"#),
-            ("broken.ron", "(\n    name: \"x\",\n    data: {\"Synthetic\": (n_train: [}\n)"),
+            (
+                "broken.ron",
+                "(\n    name: \"x\",\n    data: {\"Synthetic\": (n_train: [}\n)",
+            ),
             ("unknown.ron", r#"(extends: "base.ron", train: (stpes: 3))"#),
-            ("unnamed.ron", r#"(extends: "base.ron", model: (latent_dim: 3))"#),
-            ("typo.ron", r#"(extends: "base.ron", model: {"Elbo": (decoder: {"Mpl": (hidden: [2])})})"#),
-            ("syntax.ron", "(\n    extends: \"base.ron\",\n    train: (steps: ,\n)"),
+            (
+                "unnamed.ron",
+                r#"(extends: "base.ron", model: (latent_dim: 3))"#,
+            ),
+            (
+                "typo.ron",
+                r#"(extends: "base.ron", model: {"Elbo": (decoder: {"Mpl": (hidden: [2])})})"#,
+            ),
+            (
+                "syntax.ron",
+                "(\n    extends: \"base.ron\",\n    train: (steps: ,\n)",
+            ),
         ]);
         for (file, needles) in [
-            ("missing.ron", &["missing.ron:2:5", "nope.ron", "no config file"][..]),
+            (
+                "missing.ron",
+                &["missing.ron:2:5", "nope.ron", "no config file"][..],
+            ),
             ("self.ron", &["self.ron", "cycle"]),
             ("a.ron", &["a.ron", "cycle", "b.ron"]),
             ("number.ron", &["number.ron:1:2", "string", "`3`"]),
             ("broken_base.ron", &["broken.ron:3:"]),
-            ("unknown.ron", &["unknown.ron", "at `train`", "did you mean `steps`"]),
+            (
+                "unknown.ron",
+                &["unknown.ron", "at `train`", "did you mean `steps`"],
+            ),
             ("unnamed.ron", &["unnamed.ron", "`model` is a `Elbo`"]),
-            ("typo.ron", &["typo.ron", "unknown name `Mpl`", "did you mean `Mlp`"]),
+            (
+                "typo.ron",
+                &["typo.ron", "unknown name `Mpl`", "did you mean `Mlp`"],
+            ),
             ("syntax.ron", &["syntax.ron:3:"]),
         ] {
             let e = load_err(&dir, file);

@@ -148,9 +148,8 @@ pub(crate) fn merge(base: &mut Value, over: Value, path: &str) -> Result<(), Str
     // fields (the name was left out).
     let renamed = b.len() == 1
         && o.len() == 1
-        && o.keys().all(|k| {
-            !b.contains_key(k) && !b.values().any(|inner| inner.get(k).is_some())
-        });
+        && o.keys()
+            .all(|k| !b.contains_key(k) && !b.values().any(|inner| inner.get(k).is_some()));
     if renamed {
         *base = over;
         return Ok(());
@@ -332,7 +331,10 @@ impl<'de> de::Deserializer<'de> for TreeDe<'_> {
                 Unexpected::Map,
                 &"a variant name, or a map with a single name",
             )),
-            other => Err(de::Error::invalid_type(unexpected(other), &"an enum variant")),
+            other => Err(de::Error::invalid_type(
+                unexpected(other),
+                &"an enum variant",
+            )),
         }
     }
 
@@ -389,7 +391,10 @@ struct Entries<'a> {
 
 impl<'de> de::MapAccess<'de> for Entries<'_> {
     type Error = Error;
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         let Some((k, v)) = self.iter.next() else {
             return Ok(None);
         };
@@ -416,7 +421,10 @@ struct Variant<'a> {
 impl<'de, 'a> de::EnumAccess<'de> for Variant<'a> {
     type Error = Error;
     type Variant = VariantValue<'a>;
-    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self::Variant), Error> {
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Self::Variant), Error> {
         let name = seed.deserialize(self.name.into_deserializer())?;
         Ok((name, VariantValue(self.value)))
     }
@@ -560,9 +568,13 @@ mod tests {
 
     #[test]
     fn merge_names_unknown_fields() {
-        let mut base = json!({"train": {"steps": 10, "seed": 1}, "model": {"Elbo": {"latent_dim": 3}}});
+        let mut base =
+            json!({"train": {"steps": 10, "seed": 1}, "model": {"Elbo": {"latent_dim": 3}}});
         let e = merge(&mut base.clone(), json!({"train": {"stpes": 3}}), "").unwrap_err();
-        assert!(e.contains("at `train`") && e.contains("did you mean `steps`"), "{e}");
+        assert!(
+            e.contains("at `train`") && e.contains("did you mean `steps`"),
+            "{e}"
+        );
         let e = merge(&mut base, json!({"model": {"latent_dim": 4}}), "").unwrap_err();
         assert!(e.contains("`model` is a `Elbo`"), "{e}");
     }

@@ -433,7 +433,12 @@ fn an_unknown_field_in_an_override_suggests_the_closest() {
     extends_fails(
         r#"(extends: "base.ron", train: (stpes: 3))"#,
         &[],
-        &["child.ron", "at `train`", "no field `stpes`", "did you mean `steps`"],
+        &[
+            "child.ron",
+            "at `train`",
+            "no field `stpes`",
+            "did you mean `steps`",
+        ],
     );
     extends_fails(
         r#"(extends: "base.ron", model: {"BetaVae": (betta: 3.0)})"#,
@@ -443,7 +448,11 @@ fn an_unknown_field_in_an_override_suggests_the_closest() {
     extends_fails(
         r#"(extends: "base.ron", model: (beta: 3.0))"#,
         &[],
-        &["child.ron", "`model` is a `BetaVae`", "{\"BetaVae\": (beta: ...)}"],
+        &[
+            "child.ron",
+            "`model` is a `BetaVae`",
+            "{\"BetaVae\": (beta: ...)}",
+        ],
     );
 }
 
@@ -453,7 +462,10 @@ fn extends_that_is_not_a_string_is_refused() {
         extends_fails(
             &format!("(\n    extends: {value},\n)"),
             &[],
-            &["child.ron:2:5", "`extends` takes the base config's path as a string"],
+            &[
+                "child.ron:2:5",
+                "`extends` takes the base config's path as a string",
+            ],
         );
     }
 }
@@ -468,10 +480,20 @@ fn an_extending_config_trains_and_saves_the_resolved_config() {
         r#"(extends: "base.ron", name: "child", model: {"BetaVae": (beta: 2.0)})"#,
     );
     let run = dir.path().join("run");
-    succeeds(&["train", arg(&cfg), "--out", arg(&run), "--set", "train.steps=1"]);
+    succeeds(&[
+        "train",
+        arg(&cfg),
+        "--out",
+        arg(&run),
+        "--set",
+        "train.steps=1",
+    ]);
     let saved = std::fs::read_to_string(run.join("config.ron")).unwrap();
     assert!(!saved.contains("extends"), "{saved}");
     for needle in ["\"child\"", "beta: 2.0", "steps: 1,", "latent_dim: 4"] {
-        assert!(saved.contains(needle), "`{needle}` not in the saved config:\n{saved}");
+        assert!(
+            saved.contains(needle),
+            "`{needle}` not in the saved config:\n{saved}"
+        );
     }
 }
