@@ -48,7 +48,11 @@ pub fn small(steps: usize) -> Vec<String> {
 /// Overrides that make any shipped config a few-second job, chosen by its dataset: [`small`] for the
 /// pendulum, a few hundred rows for the synthetic tabular data.
 pub fn small_for(config: &Path, steps: usize) -> Vec<String> {
-    let text = std::fs::read_to_string(config).expect("config file");
+    link();
+    // The resolved config: a file that `extends` a base may not name its dataset.
+    let text = Experiment::load(config, &[])
+        .and_then(|e| e.to_ron())
+        .expect("config file");
     if text.contains("\"Synthetic\"") {
         vec![
             "data.n_train=512".into(),

@@ -21,6 +21,18 @@ fn shipped() -> &'static [String] {
     })
 }
 
+/// Every shipped config with its path, which an `extends` in it is relative to.
+fn shipped_with_origin() -> &'static [(String, String)] {
+    static TEXTS: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    TEXTS.get_or_init(|| {
+        carve_tests::all_configs()
+            .iter()
+            .zip(shipped())
+            .map(|(p, text)| (p.display().to_string(), text.clone()))
+            .collect()
+    })
+}
+
 /// Every field path of every shipped config as `--set` writes it (component maps stepped through), so
 /// random overrides reach real fields and not only the "no field" error.
 fn field_paths() -> &'static [String] {
@@ -28,8 +40,8 @@ fn field_paths() -> &'static [String] {
     PATHS.get_or_init(|| {
         carve_tests::link();
         let mut out = Vec::new();
-        for text in shipped() {
-            let exp = Experiment::parse(text, "shipped.ron", &[]).expect("shipped config parses");
+        for (origin, text) in shipped_with_origin() {
+            let exp = Experiment::parse(text, origin, &[]).expect("shipped config parses");
             let value = serde_json::to_value(&exp).expect("config as JSON");
             collect_paths(&value, String::new(), &mut out);
         }
@@ -255,8 +267,12 @@ fn assignment() -> impl Strategy<Value = String> {
 /// Parses and, on success, serialises the config again (what a run directory stores), so both directions
 /// meet the input.
 fn parse_never_panics(text: &str, overrides: &[String]) {
+    parse_at_never_panics(text, "fuzz.ron", overrides)
+}
+
+fn parse_at_never_panics(text: &str, origin: &str, overrides: &[String]) {
     carve_tests::link();
-    if let Ok(exp) = Experiment::parse(text, "fuzz.ron", overrides) {
+    if let Ok(exp) = Experiment::parse(text, origin, overrides) {
         let _ = exp.to_ron();
     }
 }
@@ -300,7 +316,8 @@ proptest! {
         which in any::<prop::sample::Index>(),
         overrides in prop::collection::vec(assignment(), 1..4),
     ) {
-        parse_never_panics(which.get::<String>(shipped()), &overrides);
+        let (origin, text) = which.get(shipped_with_origin());
+        parse_at_never_panics(text, origin, &overrides);
     }
 }
 

@@ -4,8 +4,13 @@
 //! overrides any field; parse errors carry line and column; unknown component names list the closest
 //! registered names. A config is checked when it is read and again against its data and model before step 1
 //! (see `validate`): nothing is clamped, a bad size or name fails before training.
+//!
+//! `extends: "base.ron"` (relative to the file) starts from another config: the base is read as a typed config,
+//! serialised into a tree (see `tree`), the file's other keys are merged into it, and the typed config is rebuilt
+//! from the result, which is what a run saves and what `--set` edits.
 
 mod overrides;
+mod tree;
 mod validate;
 
 pub use overrides::apply_override;
@@ -16,7 +21,8 @@ use crate::error::{Error, IoContext, Result};
 use crate::method::MethodConfig;
 use crate::optim::AdamConfig;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -120,39 +126,21 @@ impl Default for EvalConfig {
 }
 
 impl Experiment {
-    /// Reads a config file (UTF-8; a leading byte-order mark is skipped, as some editors write one) and applies
-    /// `--set` overrides.
+    /// Reads a config file (UTF-8; a leading byte-order mark is skipped, as some editors write one), resolves
+    /// its `extends` chain and applies `--set` overrides.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
-        let origin = path.display().to_string();
-        if path.is_dir() {
-            return Err(Error::Config {
-                location: origin,
-                message: "is a directory, not a config file".into(),
-            });
-        }
-        let bytes = std::fs::read(path).at(path)?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            let (line, col) = line_col(&e.as_bytes()[..e.utf8_error().valid_up_to()]);
-            Error::Config {
-                location: format!("{origin}:{line}:{col}"),
-                message: "the file is not UTF-8 text (a config is RON, written in UTF-8)".into(),
-            }
-        })?;
-        Self::parse(&text, &origin, overrides)
+        let text = read_text(path)?;
+        Self::parse_file(&text, &path.display().to_string(), path, overrides)
     }
 
-    /// Parses RON text and checks it ([`Experiment::check`]); `origin` names it in error messages.
+    /// Parses RON text and checks it ([`Experiment::check`]); `origin` names it in error messages and is the
+    /// path an `extends` in it is relative to.
     pub fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<Self> {
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        if text.trim().is_empty() {
-            return Err(Error::Config {
-                location: origin.to_string(),
-                message: "the config is empty: it needs at least `data` and `model` (see `carve list` for a method's default config)".into(),
-            });
-        }
-        let exp: Experiment = ron::Options::default()
-            .from_str(text)
-            .map_err(|e| describe_ron_error(origin, text, &e))?;
+        Self::parse_file(text, origin, Path::new(origin), overrides)
+    }
+
+    fn parse_file(text: &str, origin: &str, file: &Path, overrides: &[String]) -> Result<Self> {
+        let exp = resolve(text, origin, file, &mut Vec::new())?;
         let exp = if overrides.is_empty() {
             exp
         } else {
@@ -176,6 +164,128 @@ impl Experiment {
     }
 }
 
+/// A config file's text; not UTF-8 is an error located by line and column.
+fn read_text(path: &Path) -> Result<String> {
+    let origin = path.display().to_string();
+    if path.is_dir() {
+        return Err(Error::Config {
+            location: origin,
+            message: "is a directory, not a config file".into(),
+        });
+    }
+    let bytes = std::fs::read(path).at(path)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let (line, col) = line_col(&e.as_bytes()[..e.utf8_error().valid_up_to()]);
+        Error::Config {
+            location: format!("{origin}:{line}:{col}"),
+            message: "the file is not UTF-8 text (a config is RON, written in UTF-8)".into(),
+        }
+    })
+}
+
+/// The experiment `text` describes, its `extends` chain merged. `chain` holds the files that extend this one,
+/// to refuse a cycle.
+fn resolve(text: &str, origin: &str, file: &Path, chain: &mut Vec<PathBuf>) -> Result<Experiment> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err(Error::Config {
+            location: origin.to_string(),
+            message: "the config is empty: it needs at least `data` and `model` (see `carve list` for a method's default config)".into(),
+        });
+    }
+    match extending(text, origin)? {
+        None => ron::Options::default()
+            .from_str(text)
+            .map_err(|e| describe_ron_error(origin, text, &e)),
+        Some(tree) => extend(tree, text, origin, file, chain),
+    }
+}
+
+/// The file as a tree when it names a base config in `extends`. A file that cannot be read as a tree is left
+/// to the typed parser (whose errors suggest names), unless it says `extends`.
+fn extending(text: &str, origin: &str) -> Result<Option<serde_json::Map<String, Value>>> {
+    match tree::parse(text) {
+        Ok(Value::Object(map)) if map.contains_key(EXTENDS) => Ok(Some(map)),
+        Ok(_) => Ok(None),
+        Err(e) if extends_position(text).is_some() => Err(describe_ron_error(origin, text, &e)),
+        Err(_) => Ok(None),
+    }
+}
+
+const EXTENDS: &str = "extends";
+
+/// Line and column of the `extends` key, for error messages.
+fn extends_position(text: &str) -> Option<(usize, usize)> {
+    text.lines().enumerate().find_map(|(i, line)| {
+        let code = line.split("//").next().unwrap_or("");
+        let at = code.find(EXTENDS)?;
+        let rest = code[at + EXTENDS.len()..].trim_start();
+        rest.starts_with(':')
+            .then(|| (i + 1, 1 + code[..at].chars().count()))
+    })
+}
+
+fn extend(
+    mut over: serde_json::Map<String, Value>,
+    text: &str,
+    origin: &str,
+    file: &Path,
+    chain: &mut Vec<PathBuf>,
+) -> Result<Experiment> {
+    let at_extends = match extends_position(text) {
+        Some((line, col)) => format!("{origin}:{line}:{col}"),
+        None => origin.to_string(),
+    };
+    let fail = |location: &str, message: String| Error::Config {
+        location: location.to_string(),
+        message,
+    };
+    let rel = match over.remove(EXTENDS) {
+        Some(Value::String(rel)) if !rel.trim().is_empty() => rel,
+        other => {
+            let got = other.map(|v| v.to_string()).unwrap_or_default();
+            return Err(fail(
+                &at_extends,
+                format!("`extends` takes the base config's path as a string, relative to this file (got `{got}`)"),
+            ));
+        }
+    };
+    let base_path = file.parent().unwrap_or(Path::new("")).join(&rel);
+    if !base_path.is_file() {
+        return Err(fail(
+            &at_extends,
+            format!(
+                "`extends: \"{rel}\"`: no config file at {}",
+                base_path.display()
+            ),
+        ));
+    }
+    let here = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
+    let base_id = base_path
+        .canonicalize()
+        .unwrap_or_else(|_| base_path.clone());
+    chain.push(here);
+    if let Some(first) = chain.iter().position(|p| *p == base_id) {
+        let mut cycle: Vec<String> = chain[first..]
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        cycle.push(base_id.display().to_string());
+        return Err(fail(
+            &at_extends,
+            format!("`extends` makes a cycle: {}", cycle.join(" → ")),
+        ));
+    }
+    let base_origin = base_path.display().to_string();
+    let base_text = read_text(&base_path)?;
+    let base = resolve(&base_text, &base_origin, &base_path, chain)?;
+    chain.pop();
+
+    let mut tree = serde_json::to_value(&base).map_err(|e| Error::msg(e.to_string()))?;
+    tree::merge(&mut tree, Value::Object(over), "").map_err(|m| fail(origin, m))?;
+    tree::from_tree(&tree).map_err(|e| fail(origin, describe_serde_error(&e)))
+}
+
 /// `exp` with `overrides` applied in order. A value the config cannot take is blamed on the first override after
 /// which the config no longer reads back.
 fn apply_overrides(exp: &Experiment, overrides: &[String]) -> Result<Experiment> {
@@ -185,25 +295,29 @@ fn apply_overrides(exp: &Experiment, overrides: &[String]) -> Result<Experiment>
         apply_override(&mut value, o)?;
         states.push(value.clone());
     }
-    serde_json::from_value(value).map_err(|e| {
+    tree::from_tree(&value).map_err(|e| {
         let culprit = states
             .into_iter()
-            .position(|v| serde_json::from_value::<Experiment>(v).is_err())
+            .position(|v| tree::from_tree::<Experiment>(&v).is_err())
             .map(|i| overrides[i].clone())
             .unwrap_or_else(|| overrides.join(" --set "));
-        let text = e.to_string();
-        let message = match parse_unknown(&text) {
-            Some((what, found, expected)) => {
-                let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
-                unknown_name(what, &found, &expected)
-            }
-            None => text,
-        };
         Error::Config {
             location: format!("--set {culprit}"),
-            message,
+            message: describe_serde_error(&e),
         }
     })
+}
+
+/// A rebuild error, with "did you mean" for unknown names.
+fn describe_serde_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match parse_unknown(&text) {
+        Some((what, found, expected)) => {
+            let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+            unknown_name(what, &found, &expected)
+        }
+        None => text,
+    }
 }
 
 /// 1-based line and column just after `prefix`.
@@ -289,4 +403,202 @@ fn quote_list(names: &[&str]) -> String {
         .map(|n| format!("`{n}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"// the base
+(
+    name: "base",
+    data: {"Synthetic": (n_train: 64, n_test: 16)},
+    model: {"Elbo": (latent_dim: 2, encoder: {"Mlp": (hidden: [4])}, decoder: {"Mlp": (hidden: [4], likelihood: Gaussian(std: 0.5))})},
+    train: (steps: 3, batch_size: 2, lr_schedule: StepDecay(every: 10, factor: 0.5, floor: 0.1)),
+    eval: (metrics: ["mcc"]),
+)"#;
+
+    /// Writes `files` (relative path, text) into a fresh folder.
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        dir
+    }
+
+    fn load(dir: &tempfile::TempDir, name: &str, sets: &[&str]) -> Result<Experiment> {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        Experiment::load(&dir.path().join(name), &sets)
+    }
+
+    fn load_err(dir: &tempfile::TempDir, name: &str) -> String {
+        load(dir, name, &[]).unwrap_err().to_string()
+    }
+
+    /// `text` parsed on its own, as RON.
+    fn typed(text: &str) -> String {
+        Experiment::parse(text, "full.ron", &[])
+            .unwrap()
+            .to_ron()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_override_merges_fields_and_names_replace() {
+        let dir = folder(&[
+            ("base.ron", BASE),
+            (
+                "ablations/child.ron",
+                r#"// the child
+(
+    extends: "../base.ron",
+    name: "child",
+    data: {"Synthetic": (n_train: 128)},
+    model: {"Elbo": (decoder: {"Mlp": (hidden: [8])}, prior: {"StdNormal": ()})},
+    train: (lr_schedule: StepDecay(factor: 0.25)),
+)"#,
+            ),
+        ]);
+        let exp = load(&dir, "ablations/child.ron", &[]).unwrap();
+        let want = typed(
+            r#"(
+    name: "child",
+    data: {"Synthetic": (n_train: 128, n_test: 16)},
+    model: {"Elbo": (latent_dim: 2, encoder: {"Mlp": (hidden: [4])}, decoder: {"Mlp": (hidden: [8], likelihood: Gaussian(std: 0.5))}, prior: {"StdNormal": ()})},
+    train: (steps: 3, batch_size: 2, lr_schedule: StepDecay(every: 10, factor: 0.25, floor: 0.1)),
+    eval: (metrics: ["mcc"]),
+)"#,
+        );
+        assert_eq!(exp.to_ron().unwrap(), want);
+        // A different component name replaces the whole value; a list replaces the list.
+        let dir = folder(&[
+            ("base.ron", BASE),
+            (
+                "child.ron",
+                r#"(extends: "base.ron", model: {"Elbo": (encoder: {"Conv": ()})}, eval: (metrics: ["elbo"]))"#,
+            ),
+        ]);
+        let text = load(&dir, "child.ron", &[]).unwrap().to_ron().unwrap();
+        assert!(
+            text.contains("\"Conv\"") && !text.contains("hidden: [4],\n            activation"),
+            "{text}"
+        );
+        assert!(
+            text.contains("metrics: [\n            \"elbo\",\n        ]"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn chains_resolve_and_set_applies_on_top() {
+        let dir = folder(&[
+            ("a/base.ron", BASE),
+            (
+                "b/mid.ron",
+                r#"(extends: "../a/base.ron", train: (steps: 5))"#,
+            ),
+            (
+                "top.ron",
+                r#"(extends: "b/mid.ron", train: (batch_size: 4))"#,
+            ),
+        ]);
+        let exp = load(&dir, "top.ron", &["train.seed=7"]).unwrap();
+        assert_eq!(
+            (exp.train.steps, exp.train.batch_size, exp.train.seed),
+            (5, 4, 7)
+        );
+        assert_eq!(exp.name, "base");
+    }
+
+    #[test]
+    fn bad_chains_are_errors_naming_the_file() {
+        let dir = folder(&[
+            ("base.ron", BASE),
+            ("missing.ron", "(\n    extends: \"nope.ron\",\n)"),
+            ("self.ron", r#"(extends: "self.ron")"#),
+            ("a.ron", r#"(extends: "b.ron")"#),
+            ("b.ron", r#"(extends: "a.ron")"#),
+            ("number.ron", "(extends: 3)"),
+            ("broken_base.ron", r#"(extends: "broken.ron")"#),
+            (
+                "broken.ron",
+                "(\n    name: \"x\",\n    data: {\"Synthetic\": (n_train: [}\n)",
+            ),
+            ("unknown.ron", r#"(extends: "base.ron", train: (stpes: 3))"#),
+            (
+                "unnamed.ron",
+                r#"(extends: "base.ron", model: (latent_dim: 3))"#,
+            ),
+            (
+                "typo.ron",
+                r#"(extends: "base.ron", model: {"Elbo": (decoder: {"Mpl": (hidden: [2])})})"#,
+            ),
+            (
+                "syntax.ron",
+                "(\n    extends: \"base.ron\",\n    train: (steps: ,\n)",
+            ),
+        ]);
+        for (file, needles) in [
+            (
+                "missing.ron",
+                &["missing.ron:2:5", "nope.ron", "no config file"][..],
+            ),
+            ("self.ron", &["self.ron", "cycle"]),
+            ("a.ron", &["a.ron", "cycle", "b.ron"]),
+            ("number.ron", &["number.ron:1:2", "string", "`3`"]),
+            ("broken_base.ron", &["broken.ron:3:"]),
+            (
+                "unknown.ron",
+                &["unknown.ron", "at `train`", "did you mean `steps`"],
+            ),
+            ("unnamed.ron", &["unnamed.ron", "`model` is a `Elbo`"]),
+            (
+                "typo.ron",
+                &["typo.ron", "unknown name `Mpl`", "did you mean `Mlp`"],
+            ),
+            ("syntax.ron", &["syntax.ron:3:"]),
+        ] {
+            let e = load_err(&dir, file);
+            for n in needles {
+                assert!(e.contains(n), "{file}: `{n}` not in: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn set_takes_inline_components_and_variants() {
+        let dir = folder(&[("base.ron", BASE)]);
+        let exp = load(
+            &dir,
+            "base.ron",
+            &[
+                r#"model.prior={"StdNormal": ()}"#,
+                r#"model.decoder={"Mlp": (hidden: [6], likelihood: Bernoulli)}"#,
+                "train.lr_schedule=Warmup(steps: 4)",
+            ],
+        )
+        .unwrap();
+        let text = exp.to_ron().unwrap();
+        for n in ["\"StdNormal\"", "Bernoulli", "Warmup(", "6,"] {
+            assert!(text.contains(n), "{n} not in {text}");
+        }
+        let e = load(&dir, "base.ron", &["train.lr_schedule=Warmup(steps: 4"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a RON or JSON value"), "{e}");
+    }
+
+    #[test]
+    fn a_saved_config_reads_back_the_same() {
+        let dir = folder(&[
+            ("base.ron", BASE),
+            ("child.ron", r#"(extends: "base.ron", name: "c")"#),
+        ]);
+        let text = load(&dir, "child.ron", &[]).unwrap().to_ron().unwrap();
+        assert!(!text.contains("extends"));
+        assert_eq!(typed(&text), text);
+    }
 }

@@ -1,4 +1,4 @@
-//! `--set a.b.c=value`: edits the config as a JSON tree, then the typed config is rebuilt from it.
+//! `--set a.b.c=value`: edits the config as a JSON tree (see `tree`), then the typed config is rebuilt from it.
 //! Component maps (`{"Mlp": {...}}`) are stepped through, so `model.encoder.hidden=[512]` works whatever the
 //! encoder type is.
 
@@ -70,7 +70,7 @@ fn step_into<'a>(node: &'a mut Value, key: &str) -> std::result::Result<&'a mut 
     Err(no_field(key, map.keys()))
 }
 
-fn no_field<'a>(key: &str, keys: impl Iterator<Item = &'a String>) -> String {
+pub(super) fn no_field<'a>(key: &str, keys: impl Iterator<Item = &'a String>) -> String {
     let keys: Vec<&str> = keys.map(|k| k.as_str()).collect();
     let close = crate::registry::closest(key, &keys);
     let mut m = format!("no field `{key}`");
@@ -80,24 +80,36 @@ fn no_field<'a>(key: &str, keys: impl Iterator<Item = &'a String>) -> String {
     m + &format!(" (fields: {})", keys.join(", "))
 }
 
-/// RON literal (number, string, list, map); a bare word such as `Elu` or `cuda`, or other text that does not
-/// read as RON (`my-run`), is taken as a string. Text opening a list, map, tuple or string must read.
+/// RON value (number, string, list, map, component, enum variant, `()`), read as the config file reads it
+/// (see `tree`); `None` is the empty option. A bare word such as `Elu` or `cuda`, or other text that does not
+/// read as RON (`my-run`), is taken as a string. Text opening a list, map, tuple, string or `Name(` must read.
 fn parse_value(raw: &str) -> std::result::Result<Value, String> {
     let bare_word = raw.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && raw != "true"
         && raw != "false";
+    if raw == "None" {
+        return Ok(Value::Null);
+    }
     if bare_word {
         return Ok(Value::String(raw.to_string()));
     }
-    match ron::from_str::<Value>(raw) {
+    match super::tree::parse(raw) {
         Ok(v) => Ok(v),
-        Err(e) if raw.starts_with(['[', '{', '(', '"']) => Err(format!(
+        Err(e) if raw.starts_with(['[', '{', '(', '"']) || is_variant(raw) => Err(format!(
             "`{raw}` is not a RON or JSON value: {} (at column {})",
             e.code, e.span.start.col
         )),
         Err(_) => Ok(Value::String(raw.to_string())),
     }
+}
+
+/// `Name(...`: an enum variant or `Some(...)`, which must read.
+fn is_variant(raw: &str) -> bool {
+    raw.split_once('(').is_some_and(|(name, _)| {
+        name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
 }
 
 #[cfg(test)]

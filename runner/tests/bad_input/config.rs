@@ -378,3 +378,122 @@ fn every_shipped_config_passes_the_config_checks() {
     }
     assert!(seen > 0, "no configs found");
 }
+
+/// A folder with `SMALL_CONFIG` as `base.ron` and `child` as `child.ron`; fails to train `child.ron`, naming
+/// `needles`, before a run directory is made.
+fn extends_fails(child: &str, extra: &[(&str, &str)], needles: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "base.ron", SMALL_CONFIG);
+    for (name, text) in extra {
+        write(dir.path(), name, text);
+    }
+    let cfg = write(dir.path(), "child.ron", child);
+    let run = dir.path().join("run");
+    let msg = assert_clear_error(
+        child,
+        &carve(&["train", arg(&cfg), "--out", arg(&run)]),
+        needles,
+    );
+    assert!(!run.exists(), "{child}: a run directory was made");
+    msg
+}
+
+#[test]
+fn extends_a_missing_base_names_the_path() {
+    extends_fails(
+        "(\n    extends: \"nowhere/base.ron\",\n)",
+        &[],
+        &["child.ron:2:5", "nowhere/base.ron", "no config file"],
+    );
+}
+
+#[test]
+fn an_extends_cycle_is_refused() {
+    extends_fails(r#"(extends: "child.ron")"#, &[], &["child.ron", "cycle"]);
+    extends_fails(
+        r#"(extends: "other.ron")"#,
+        &[("other.ron", r#"(extends: "child.ron")"#)],
+        &["other.ron", "cycle", "child.ron"],
+    );
+}
+
+#[test]
+fn a_base_that_does_not_parse_is_named_with_its_position() {
+    let mut broken = SMALL_CONFIG.replace("latent_dim: 4,", "latent_dim: [,");
+    broken.push('\n');
+    extends_fails(
+        r#"(extends: "broken.ron", name: "child")"#,
+        &[("broken.ron", &broken)],
+        &["broken.ron:5:"],
+    );
+}
+
+#[test]
+fn an_unknown_field_in_an_override_suggests_the_closest() {
+    extends_fails(
+        r#"(extends: "base.ron", train: (stpes: 3))"#,
+        &[],
+        &[
+            "child.ron",
+            "at `train`",
+            "no field `stpes`",
+            "did you mean `steps`",
+        ],
+    );
+    extends_fails(
+        r#"(extends: "base.ron", model: {"BetaVae": (betta: 3.0)})"#,
+        &[],
+        &["child.ron", "did you mean `beta`"],
+    );
+    extends_fails(
+        r#"(extends: "base.ron", model: (beta: 3.0))"#,
+        &[],
+        &[
+            "child.ron",
+            "`model` is a `BetaVae`",
+            "{\"BetaVae\": (beta: ...)}",
+        ],
+    );
+}
+
+#[test]
+fn extends_that_is_not_a_string_is_refused() {
+    for value in ["3", "[\"base.ron\"]", "None"] {
+        extends_fails(
+            &format!("(\n    extends: {value},\n)"),
+            &[],
+            &[
+                "child.ron:2:5",
+                "`extends` takes the base config's path as a string",
+            ],
+        );
+    }
+}
+
+#[test]
+fn an_extending_config_trains_and_saves_the_resolved_config() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "base.ron", SMALL_CONFIG);
+    let cfg = write(
+        dir.path(),
+        "child.ron",
+        r#"(extends: "base.ron", name: "child", model: {"BetaVae": (beta: 2.0)})"#,
+    );
+    let run = dir.path().join("run");
+    succeeds(&[
+        "train",
+        arg(&cfg),
+        "--out",
+        arg(&run),
+        "--set",
+        "train.steps=1",
+    ]);
+    let saved = std::fs::read_to_string(run.join("config.ron")).unwrap();
+    assert!(!saved.contains("extends"), "{saved}");
+    for needle in ["\"child\"", "beta: 2.0", "steps: 1,", "latent_dim: 4"] {
+        assert!(
+            saved.contains(needle),
+            "`{needle}` not in the saved config:\n{saved}"
+        );
+    }
+}

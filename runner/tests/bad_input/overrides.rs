@@ -126,3 +126,22 @@ fn a_non_finite_override_is_refused() {
         &["--set train.optimizer.lr=inf"],
     );
 }
+
+#[test]
+fn an_inline_component_with_a_bad_variant_names_the_override() {
+    set_fails(
+        &[r#"model.decoder={"Mlp": (hidden: [8], likelihood: Bernouli)}"#],
+        &[
+            "--set model.decoder=",
+            "`Bernouli`",
+            "did you mean `Bernoulli`",
+        ],
+    );
+    set_fails(
+        &["train.lr_schedule=Warmup(steps: 4"],
+        &[
+            "--set train.lr_schedule=Warmup(steps: 4",
+            "not a RON or JSON value",
+        ],
+    );
+}
