@@ -44,3 +44,15 @@ fn every_method_default_config_parses() {
             .unwrap_or_else(|e| panic!("default config of {}: {e}", m.name));
     }
 }
+
+/// The README's compatibility matrix is `carve list --matrix` of the registry as it is.
+#[test]
+fn the_readme_shows_the_current_compatibility_matrix() {
+    carve_tests::link();
+    let readme = std::fs::read_to_string(carve_tests::configs_dir().join("../README.md")).unwrap();
+    let matrix = carve::compatibility::matrix();
+    assert!(
+        readme.contains(&matrix),
+        "README.md's matrix is out of date: replace it with the output of `carve list --matrix`:\n{matrix}"
+    );
+}
