@@ -249,6 +249,7 @@ mod tests {
             params: crate::nn::Params::new(candle_nn::VarMap::new(), Device::Cpu, 0),
             spec: &spec,
             latent_dim: 2,
+            concepts: Default::default(),
         };
         let cfg = GraphPruning {
             at_step: 0,

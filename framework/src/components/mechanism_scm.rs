@@ -274,6 +274,7 @@ mod tests {
             params: Params::new(candle_nn::VarMap::new(), Device::Cpu, 7),
             spec: &spec,
             latent_dim: k,
+            concepts: Default::default(),
         };
         MechanismScm::default().build(&ctx).unwrap()
     }

@@ -9,6 +9,7 @@
 
 mod causal;
 mod check;
+mod concepts;
 mod decoders;
 mod discriminator;
 mod encoders;
@@ -25,6 +26,7 @@ mod small_discriminator;
 
 pub use causal::{set_columns, Independent};
 pub use check::{data_offers, PartList};
+pub use concepts::ConceptLayout;
 pub use decoders::{ConvDecoder, MlpDecoder};
 pub use discriminator::{Discriminator, DiscriminatorConfig};
 pub use encoders::{ConvEncoder, MlpEncoder};
@@ -56,6 +58,8 @@ pub struct BuildContext<'a> {
     pub spec: &'a DataSpec,
     /// Total latent dimension.
     pub latent_dim: usize,
+    /// How the latents divide into concepts, set by the method (none unless it sets one).
+    pub concepts: ConceptLayout,
 }
 
 impl BuildContext<'_> {

@@ -239,6 +239,7 @@ mod tests {
             params: crate::nn::Params::new(candle_nn::VarMap::new(), Device::Cpu, 0),
             spec: &spec,
             latent_dim: 2,
+            concepts: Default::default(),
         };
         let err = GraphSparsity { weight: -1.0 }.build(&ctx).err().unwrap();
         assert!(err.to_string().contains("≥ 0"), "{err}");

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PerConceptMlp {
+    /// Number of concepts, each an equal block of z with its own MLP; 0 (the default): the model's layout.
+    #[serde(default)]
     pub concepts: usize,
     #[serde(default = "default_hidden")]
     pub hidden: Vec<usize>,
@@ -138,15 +140,11 @@ struct PerConceptMlpModel {
 #[typetag::serde(name = "PerConceptMlp")]
 impl DecoderConfig for PerConceptMlp {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Decoder>> {
-        let n = self.concepts;
-        if n == 0 || !ctx.latent_dim.is_multiple_of(n) {
-            return Err(Error::Shape {
-                context: "PerConceptMlp decoder".into(),
-                expected: format!("latent_dim divisible by concepts ({n})"),
-                got: ctx.latent_dim.to_string(),
-            });
-        }
-        let k = ctx.latent_dim / n;
+        let layout = ctx
+            .concepts
+            .for_part("the PerConceptMlp decoder", self.concepts, ctx.latent_dim)?
+            .without_free("the PerConceptMlp decoder")?;
+        let (n, k) = (layout.concepts(), layout.block());
         let out = match self.combine {
             Combine::Mean => ctx.spec.obs_len(),
             Combine::Masks | Combine::Layers => ctx.spec.obs_len() + pixels(&ctx.spec.obs_shape)?,
@@ -391,6 +389,7 @@ mod tests {
             params: crate::nn::Params::new(candle_nn::VarMap::new(), Device::Cpu, 0),
             spec: &spec,
             latent_dim: 4,
+            concepts: Default::default(),
         };
         PerConceptMlp {
             concepts: 2,

@@ -247,6 +247,7 @@ mod tests {
             params: Params::new(varmap.clone(), Device::Cpu, 0).pp("encoder"),
             spec: &spec,
             latent_dim: k,
+            concepts: Default::default(),
         })
     }
 

@@ -301,6 +301,7 @@ pub(crate) mod tests {
             params: Params::new(varmap.clone(), Device::Cpu, 0).pp("generator"),
             spec: &spec,
             latent_dim: 5,
+            concepts: Default::default(),
         })
     }
 
@@ -444,6 +445,7 @@ pub(crate) mod tests {
             params: Params::new(varmap.clone(), Device::Cpu, 0).pp("generator"),
             spec: &spec,
             latent_dim: 6,
+            concepts: Default::default(),
         })
         .unwrap();
         assert_eq!(trained_parameters(&varmap), 8_553_956);

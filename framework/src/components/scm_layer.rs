@@ -105,6 +105,7 @@ mod tests {
             params: Params::new(candle_nn::VarMap::new(), Device::Cpu, 3),
             spec: &spec,
             latent_dim: 3,
+            concepts: Default::default(),
         };
         let layer = Scm::default().build(&ctx).unwrap();
         assert!(layer.graph().unwrap().is_some());
@@ -145,6 +146,7 @@ mod tests {
             params: Params::new(candle_nn::VarMap::new(), Device::Cpu, 3),
             spec: &bare,
             latent_dim: 3,
+            concepts: Default::default(),
         };
         let err = Scm::default().build(&ctx).err().unwrap().to_string();
         assert!(err.contains("known causal graph"), "{err}");

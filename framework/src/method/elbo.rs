@@ -17,6 +17,10 @@ use std::collections::HashMap;
 #[serde(deny_unknown_fields)]
 pub struct Elbo {
     pub latent_dim: usize,
+    /// Number of concepts, each an equal block of the latents, for the parts that work per concept
+    /// (0: no concept layout, unless a part sets its own `concepts`).
+    #[serde(default)]
+    pub concepts: usize,
     pub encoder: Box<dyn EncoderConfig>,
     #[serde(default = "default_causal")]
     pub causal: Box<dyn CausalLayerConfig>,
@@ -53,6 +57,8 @@ fn default_objectives() -> Vec<Box<dyn ObjectiveConfig>> {
 /// Borrowed part configs of an ELBO model, so plugins can assemble one without owning an [`Elbo`].
 pub struct ElboParts<'a> {
     pub latent_dim: usize,
+    /// How the latents divide into concepts.
+    pub concepts: ConceptLayout,
     pub encoder: &'a dyn EncoderConfig,
     pub causal: &'a dyn CausalLayerConfig,
     pub prior: &'a dyn PriorConfig,
@@ -76,8 +82,13 @@ pub fn located<'a>(
 #[typetag::serde(name = "Elbo")]
 impl MethodConfig for Elbo {
     fn build(&self, ctx: &MethodContext) -> Result<Box<dyn Method>> {
+        let concepts = match self.concepts {
+            0 => ConceptLayout::default(),
+            n => ConceptLayout::blocks(self.latent_dim, n)?,
+        };
         let parts = ElboParts {
             latent_dim: self.latent_dim,
+            concepts,
             encoder: self.encoder.as_ref(),
             causal: self.causal.as_ref(),
             prior: self.prior.as_ref(),
@@ -130,6 +141,7 @@ impl ElboMethod {
             params: root.pp(name),
             spec: ctx.spec,
             latent_dim: cfg.latent_dim,
+            concepts: cfg.concepts,
         };
         let parts = Parts {
             encoder: cfg.encoder.build(&bc("encoder"))?,

@@ -365,6 +365,7 @@ pub(crate) mod test_support {
         };
         let parts = ElboParts {
             latent_dim: d,
+            concepts: Default::default(),
             encoder: &encoder,
             causal: &Independent {},
             prior: &StdNormal {},

@@ -39,6 +39,7 @@ impl MethodConfig for BetaVae {
         objectives.extend(located("model.objectives", &self.objectives));
         let parts = ElboParts {
             latent_dim: self.latent_dim,
+            concepts: Default::default(),
             encoder: self.encoder.as_ref(),
             causal: &Independent {},
             prior: &StdNormal {},

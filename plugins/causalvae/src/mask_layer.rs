@@ -37,7 +37,8 @@ pub enum InitialGraph {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CausalVaeLayer {
-    /// Number of concepts n; each gets latent_dim / n dims.
+    /// Number of concepts n, each an equal block of latent_dim / n dims; 0 (the default): the model's layout.
+    #[serde(default)]
     pub concepts: usize,
     #[serde(default = "default_hidden")]
     pub hidden: usize,
@@ -119,17 +120,13 @@ pub struct CausalVaeMaskModel {
 #[typetag::serde(name = "CausalVaeMask")]
 impl CausalLayerConfig for CausalVaeLayer {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn CausalLayer>> {
-        let n = self.concepts;
-        if n == 0 || !ctx.latent_dim.is_multiple_of(n) {
-            return Err(Error::Shape {
-                context: "CausalVaeMask".into(),
-                expected: format!("latent_dim divisible by concepts ({n})"),
-                got: ctx.latent_dim.to_string(),
-            });
-        }
+        let layout = ctx
+            .concepts
+            .for_part("the CausalVaeMask layer", self.concepts, ctx.latent_dim)?
+            .without_free("the CausalVaeMask layer")?;
+        let (n, k) = (layout.concepts(), layout.block());
         // The label branch reads one label column per concept whenever the data has labels.
         crate::labels::check_concepts("CausalVaeMask", n, ctx.spec)?;
-        let k = ctx.latent_dim / n;
         let p = &ctx.params;
         let a0 = self.initial_graph.matrix(n)?;
         let a = p.get_with_values(&[n, n], "A", a0)?;
@@ -334,6 +331,7 @@ mod tests {
             params: Params::new(candle_nn::VarMap::new(), Device::Cpu, 3),
             spec: &spec,
             latent_dim: 6,
+            concepts: Default::default(),
         };
         let cfg = CausalVaeLayer {
             concepts: 3,
@@ -464,6 +462,7 @@ mod tests {
             params: Params::new(candle_nn::VarMap::new(), Device::Cpu, 3),
             spec: &spec,
             latent_dim: 6,
+            concepts: Default::default(),
         };
         let cfg: CausalVaeLayer = ron::from_str("(concepts: 3, normalise_layers: true)").unwrap();
         let err = cfg.build(&ctx).err().expect("must be rejected").to_string();

@@ -7,8 +7,8 @@ use crate::mask_layer::{CausalVaeLayer, InitialGraph, MaskInput};
 use crate::objectives::{LabelReconstruction, MaskKl};
 use crate::prior::{ConceptWeights, LabelConditional};
 use carve::components::{
-    CausalLayerConfig, DagPenalty, DecoderConfig, EncoderConfig, MlpEncoder, ObjectiveConfig,
-    PerConceptMlp, PriorConfig, PriorKl, Reconstruction,
+    CausalLayerConfig, ConceptLayout, DagPenalty, DecoderConfig, EncoderConfig, MlpEncoder,
+    ObjectiveConfig, PerConceptMlp, PriorConfig, PriorKl, Reconstruction,
 };
 use carve::dist::Likelihood;
 use carve::method::{located, ElboMethod, ElboParts, Method, MethodConfig, MethodContext};
@@ -83,7 +83,7 @@ fn as_given<S: Serializer, T: Serialize>(
     }
 }
 
-/// The official parts for `n` concepts and a label scale.
+/// The official parts for a label scale; they take the number of concepts from the model's layout.
 pub struct OfficialParts {
     pub encoder: Box<dyn EncoderConfig>,
     pub causal: Box<dyn CausalLayerConfig>,
@@ -93,14 +93,14 @@ pub struct OfficialParts {
 }
 
 impl OfficialParts {
-    pub fn new(n: usize, label_scale: &LabelScale) -> Self {
+    pub fn new(label_scale: &LabelScale) -> Self {
         Self {
             encoder: Box::new(MlpEncoder {
                 hidden: vec![900, 300],
                 activation: Activation::Elu,
             }),
             causal: Box::new(CausalVaeLayer {
-                concepts: n,
+                concepts: 0,
                 hidden: 32,
                 initial_graph: InitialGraph::Official,
                 sample_variance: 1e-3,
@@ -111,13 +111,13 @@ impl OfficialParts {
                 normalise_layers: false,
             }),
             prior: Box::new(LabelConditional {
-                concepts: n,
+                concepts: 0,
                 alpha: ConceptWeights::All(0.3),
                 beta: ConceptWeights::All(1.0),
                 label_scale: label_scale.clone(),
             }),
             decoder: Box::new(PerConceptMlp {
-                concepts: n,
+                concepts: 0,
                 hidden: vec![300, 300, 1024],
                 activation: Activation::Elu,
                 likelihood: Likelihood::Bernoulli,
@@ -132,7 +132,7 @@ impl OfficialParts {
                     warmup_steps: 0,
                 }),
                 Box::new(MaskKl {
-                    concepts: n,
+                    concepts: 0,
                     weight: 1.0,
                     label_scale: label_scale.clone(),
                 }),
@@ -151,9 +151,10 @@ impl OfficialParts {
 
 impl CausalVae {
     /// The ELBO parts this shorthand stands for: the given ones, and the official ones for the rest.
-    pub fn parts<'a>(&'a self, official: &'a OfficialParts) -> ElboParts<'a> {
-        ElboParts {
+    pub fn parts<'a>(&'a self, official: &'a OfficialParts) -> Result<ElboParts<'a>> {
+        Ok(ElboParts {
             latent_dim: self.latent_dim,
+            concepts: ConceptLayout::blocks(self.latent_dim, self.concepts)?,
             encoder: self.encoder.as_deref().unwrap_or(official.encoder.as_ref()),
             causal: self.causal.as_deref().unwrap_or(official.causal.as_ref()),
             prior: self.prior.as_deref().unwrap_or(official.prior.as_ref()),
@@ -167,15 +168,15 @@ impl CausalVae {
             },
             // The code passes the posterior mean to the causal layer.
             sample_posterior: false,
-        }
+        })
     }
 }
 
 #[typetag::serde(name = "CausalVAE")]
 impl MethodConfig for CausalVae {
     fn build(&self, ctx: &MethodContext) -> Result<Box<dyn Method>> {
-        let official = OfficialParts::new(self.concepts, &self.label_scale);
-        Ok(Box::new(ElboMethod::new(&self.parts(&official), ctx)?))
+        let official = OfficialParts::new(&self.label_scale);
+        Ok(Box::new(ElboMethod::new(&self.parts(&official)?, ctx)?))
     }
 }
 
@@ -193,11 +194,12 @@ mod tests {
             "(latent_dim: 16, concepts: 4, label_scale: [(0.0, 44.0), (100.0, 40.0), (6.5, 3.5), (10.0, 5.0)])",
         )
         .unwrap();
-        let parts = OfficialParts::new(short.concepts, &short.label_scale);
-        let p = short.parts(&parts);
+        let parts = OfficialParts::new(&short.label_scale);
+        let p = short.parts(&parts).unwrap();
         let expanded = format!(
-            r#"{{"Elbo":(latent_dim:{},encoder:{},causal:{},prior:{},decoder:{},objectives:{},sample_posterior:false)}}"#,
+            r#"{{"Elbo":(latent_dim:{},concepts:{},encoder:{},causal:{},prior:{},decoder:{},objectives:{},sample_posterior:false)}}"#,
             p.latent_dim,
+            p.concepts.concepts(),
             ron::to_string(p.encoder).unwrap(),
             ron::to_string(p.causal).unwrap(),
             ron::to_string(p.prior).unwrap(),

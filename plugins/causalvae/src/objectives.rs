@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MaskKl {
+    /// Number of concepts, each an equal block of the latents; 0 (the default): the model's layout.
+    #[serde(default)]
     pub concepts: usize,
     #[serde(default = "one")]
     pub weight: f64,
@@ -25,9 +27,16 @@ fn one() -> f64 {
 
 #[typetag::serde(name = "MaskKl")]
 impl ObjectiveConfig for MaskKl {
-    fn build(&self, _ctx: &BuildContext) -> Result<Box<dyn Objective>> {
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Objective>> {
         self.label_scale.check("MaskKl")?;
-        Ok(Box::new(self.clone()))
+        let layout = ctx
+            .concepts
+            .for_part("the MaskKl objective", self.concepts, ctx.latent_dim)?
+            .without_free("the MaskKl objective")?;
+        Ok(Box::new(Self {
+            concepts: layout.concepts(),
+            ..self.clone()
+        }))
     }
     fn needs(&self) -> Vec<Need> {
         self.label_scale.needs(Feature::MaskedLatents)

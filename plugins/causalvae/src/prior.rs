@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LabelConditional {
+    /// Number of concepts, each an equal block of the latents; 0 (the default): the model's layout.
+    #[serde(default)]
     pub concepts: usize,
     #[serde(default = "default_alpha")]
     pub alpha: ConceptWeights,
@@ -69,20 +71,21 @@ fn default_beta() -> ConceptWeights {
 #[typetag::serde(name = "LabelConditional")]
 impl PriorConfig for LabelConditional {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Prior>> {
-        if self.concepts == 0 || !ctx.latent_dim.is_multiple_of(self.concepts) {
-            return Err(Error::Shape {
-                context: "LabelConditional prior".into(),
-                expected: format!("latent_dim divisible by concepts ({})", self.concepts),
-                got: ctx.latent_dim.to_string(),
-            });
-        }
-        self.alpha.check(self.concepts)?;
-        self.beta.check(self.concepts)?;
+        let n = ctx
+            .concepts
+            .for_part("the LabelConditional prior", self.concepts, ctx.latent_dim)?
+            .without_free("the LabelConditional prior")?
+            .concepts();
+        self.alpha.check(n)?;
+        self.beta.check(n)?;
         self.label_scale.check("LabelConditional")?;
         if !self.label_scale.is_unsupervised() {
-            crate::labels::check_concepts("LabelConditional", self.concepts, ctx.spec)?;
+            crate::labels::check_concepts("LabelConditional", n, ctx.spec)?;
         }
-        Ok(Box::new(self.clone()))
+        Ok(Box::new(Self {
+            concepts: n,
+            ..self.clone()
+        }))
     }
     fn needs(&self) -> Vec<Need> {
         self.label_scale.needs(Feature::ScmLatents)

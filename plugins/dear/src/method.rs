@@ -15,8 +15,8 @@ use crate::Dear;
 use candle_core::{DType, Tensor};
 use candle_nn::VarMap;
 use carve::components::{
-    BuildContext, CausalOutput, Discriminator, Do, Feature, ForwardOutputs, Need, Objective,
-    PartList, Parts, Term,
+    BuildContext, CausalOutput, ConceptLayout, Discriminator, Do, Feature, ForwardOutputs, Need,
+    Objective, PartList, Parts, Term,
 };
 use carve::data::Batch;
 use carve::error::{Error, Result};
@@ -99,10 +99,13 @@ impl DearMethod {
         }
         let varmap = VarMap::new();
         let root = Params::new(varmap.clone(), ctx.device.clone(), ctx.seed);
+        // The first m latents are the labelled concepts, one latent each; the rest are free.
+        let concepts = ConceptLayout::singles(k, m)?;
         let build = |name: &str| BuildContext {
             params: root.pp(name),
             spec,
             latent_dim: k,
+            concepts,
         };
         let encoder = cfg.encoder.build(&build("encoder"))?;
         let generator = cfg.generator.build(&build("generator"))?;
