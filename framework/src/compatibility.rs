@@ -44,12 +44,13 @@ pub fn data_profiles() -> Vec<(&'static str, DataOffers)> {
 }
 
 /// The part kinds of models: the ones methods take.
-const PART_KINDS: [ComponentKind; 6] = [
+const PART_KINDS: [ComponentKind; 7] = [
     ComponentKind::Encoder,
     ComponentKind::CausalLayer,
     ComponentKind::Prior,
     ComponentKind::Decoder,
     ComponentKind::Discriminator,
+    ComponentKind::Transition,
     ComponentKind::Objective,
 ];
 

@@ -14,18 +14,20 @@ pub enum ComponentKind {
     CausalLayer,
     Objective,
     Discriminator,
+    Transition,
     Dataset,
     Metric,
 }
 
 impl ComponentKind {
-    pub const ALL: [ComponentKind; 8] = [
+    pub const ALL: [ComponentKind; 9] = [
         ComponentKind::Encoder,
         ComponentKind::Decoder,
         ComponentKind::Prior,
         ComponentKind::CausalLayer,
         ComponentKind::Objective,
         ComponentKind::Discriminator,
+        ComponentKind::Transition,
         ComponentKind::Dataset,
         ComponentKind::Metric,
     ];
@@ -38,6 +40,7 @@ impl ComponentKind {
             ComponentKind::CausalLayer => "causal layer",
             ComponentKind::Objective => "objective",
             ComponentKind::Discriminator => "discriminator",
+            ComponentKind::Transition => "transition",
             ComponentKind::Dataset => "dataset",
             ComponentKind::Metric => "metric",
         }

@@ -53,6 +53,8 @@ pub enum Need {
     Actions,
     /// The data rows are sequences of frames.
     Sequence,
+    /// Sequence data or actions (either gives a latent transition its parents).
+    SequenceOrActions,
     /// Observations are images `[C, H, W]`.
     Images,
     /// Observations are flat rows `[d]` (or sequences of them).
@@ -68,6 +70,7 @@ impl Need {
             Need::KnownGraph => "the data's causal graph".into(),
             Need::Actions => "actions".into(),
             Need::Sequence => "sequence data".into(),
+            Need::SequenceOrActions => "sequence data or actions".into(),
             Need::Images => "image observations [C, H, W]".into(),
             Need::Rows => "tabular observations [d]".into(),
             Need::Part(f) => f.describe().into(),
@@ -100,6 +103,7 @@ impl DataOffers {
             Need::KnownGraph => self.graph,
             Need::Actions => self.actions,
             Need::Sequence => self.sequence,
+            Need::SequenceOrActions => self.sequence || self.actions,
             Need::Images => self.images,
             Need::Rows => self.rows,
             Need::Part(_) => return None,

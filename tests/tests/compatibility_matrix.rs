@@ -21,6 +21,11 @@ fn examples() -> Vec<(ComponentKind, &'static str, String)> {
         (Encoder, "Mlp", s(r#"{"Mlp": (hidden: [16])}"#)),
         (
             Encoder,
+            "Mlp",
+            s(r#"{"Mlp": (hidden: [16], activation: LeakyRelu(0.2), variance: Softplus)}"#),
+        ),
+        (
+            Encoder,
             "Conv",
             s(r#"{"Conv": (channels: [8, 8], hidden: 16)}"#),
         ),
@@ -30,6 +35,13 @@ fn examples() -> Vec<(ComponentKind, &'static str, String)> {
             s(r#"{"ResNet": (blocks: [1, 1], base_channels: 4, hidden: 16)}"#),
         ),
         (Decoder, "Mlp", s(r#"{"Mlp": (hidden: [16])}"#)),
+        (
+            Decoder,
+            "Mlp",
+            s(
+                r#"{"Mlp": (hidden: [16], likelihood: LearnedGaussian(init_logvar: -10.0), reduction: Mean)}"#,
+            ),
+        ),
         (Decoder, "Sagan", s(r#"{"Sagan": (conv_dim: 4)}"#)),
         (
             Decoder,
@@ -70,6 +82,11 @@ fn examples() -> Vec<(ComponentKind, &'static str, String)> {
             Discriminator,
             "Sagan",
             s(r#"{"Sagan": (conv_dim: 4, fc: 16, res_blocks: 1)}"#),
+        ),
+        (
+            Transition,
+            "GumbelMasked",
+            s(r#"{"GumbelMasked": (hidden: [8], masks: (init_logit: 3.0))}"#),
         ),
         (Objective, "Reconstruction", s(r#"{"Reconstruction": ()}"#)),
         (Objective, "PriorKl", s(r#"{"PriorKl": (weight: 1.0)}"#)),
@@ -183,6 +200,23 @@ fn bases() -> Vec<Base> {
                         r#"{{"Reconstruction": ()}}, {{"PriorKl": ()}}, {{"MaskKl": (concepts: 4, label_scale: {LABEL_SCALE})}}, {{"LabelReconstruction": ()}}, {{"DagPenalty": ()}}"#
                     ),
                 ),
+            ],
+        },
+        Base {
+            method: "MechanismSparsity",
+            fixed: "latent_dim: 4",
+            slots: vec![
+                (
+                    Encoder,
+                    "encoder",
+                    r#"{"Mlp": (hidden: [16], activation: LeakyRelu(0.2), variance: Softplus)}"#.into(),
+                ),
+                (
+                    Decoder,
+                    "decoder",
+                    r#"{"Mlp": (hidden: [16], likelihood: LearnedGaussian(init_logvar: -10.0), reduction: Mean)}"#.into(),
+                ),
+                (Transition, "transition", r#"{"GumbelMasked": (hidden: [8])}"#.into()),
             ],
         },
     ]
@@ -323,6 +357,13 @@ fn every_part_in_every_slot_trains_or_fails_at_build_with_its_requirement() {
     assert!(verdict("Pendulum × Dear × Independent"));
     assert!(!verdict("Pendulum × Dear × CausalVaeMask"));
     assert!(!verdict("Synthetic action × Dear × (base)"));
+    assert!(verdict("Synthetic action × MechanismSparsity × (base)"));
+    assert!(verdict("Synthetic temporal × MechanismSparsity × (base)"));
+    assert!(verdict(
+        "Synthetic temporal × MechanismSparsity × GumbelMasked"
+    ));
+    assert!(!verdict("Pendulum × MechanismSparsity × (base)"));
+    assert!(!verdict("Synthetic action × MechanismSparsity × Conv"));
     eprintln!("{trained} combinations trained, {unmet} refused at build");
     assert!(
         trained >= 40 && unmet >= 20,

@@ -15,6 +15,7 @@ fn every_plugin_and_framework_component_is_registered() {
         (ComponentKind::Prior, &["StdNormal"][..]),
         (ComponentKind::CausalLayer, &["Independent"][..]),
         (ComponentKind::Objective, &["Reconstruction", "PriorKl"][..]),
+        (ComponentKind::Transition, &["GumbelMasked"][..]),
         (ComponentKind::Dataset, &["Pendulum", "ImageFolder"][..]),
     ];
     for (kind, names) in expect {

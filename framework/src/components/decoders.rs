@@ -2,7 +2,7 @@
 
 use super::encoders::{default_down_channels, default_fc};
 use super::{BuildContext, Decoder, DecoderConfig};
-use crate::dist::Likelihood;
+use crate::dist::{learned_gaussian_nll, Likelihood, Reduction};
 use crate::error::Result;
 use crate::nn::{Activation, ConvUpStack, Linear, Mlp};
 use candle_core::Tensor;
@@ -15,14 +15,26 @@ pub struct MlpDecoder {
     pub hidden: Vec<usize>,
     #[serde(default)]
     pub activation: Activation,
+    /// `Bernoulli` (default), `Gaussian(std: ..)`, or `LearnedGaussian(init_logvar: ..)`, whose log-variance is
+    /// the parameter `logvar` of this decoder.
     #[serde(default)]
     pub likelihood: Likelihood,
+    /// −log p(x|z) summed over the observed values (`Sum`, default) or averaged over them (`Mean`).
+    #[serde(default, skip_serializing_if = "is_sum")]
+    pub reduction: Reduction,
+}
+
+fn is_sum(r: &Reduction) -> bool {
+    *r == Reduction::Sum
 }
 
 struct MlpDecoderModel {
     mlp: Mlp,
     obs_shape: Vec<usize>,
     likelihood: Likelihood,
+    /// The learned log-variance of a `LearnedGaussian` likelihood, `[1]`.
+    logvar: Option<Tensor>,
+    reduction: Reduction,
 }
 
 #[typetag::serde(name = "Mlp")]
@@ -35,17 +47,24 @@ impl DecoderConfig for MlpDecoder {
             ctx.spec.obs_len(),
             self.activation,
         )?;
+        let logvar = self
+            .likelihood
+            .learned_logvar_init()
+            .map(|s| ctx.params.get_with_values(&[1], "logvar", vec![s as f32]))
+            .transpose()?;
         Ok(Box::new(MlpDecoderModel {
             mlp,
             obs_shape: ctx.spec.obs_shape.clone(),
             likelihood: self.likelihood.clone(),
+            logvar,
+            reduction: self.reduction,
         }))
     }
 }
 crate::register_component!(
     Decoder,
     "Mlp",
-    "MLP z → flattened observation (Bernoulli or Gaussian)"
+    "MLP z → flattened observation (Bernoulli, Gaussian, or Gaussian with a learned variance)"
 );
 
 fn with_batch(b: usize, shape: &[usize]) -> Vec<usize> {
@@ -60,7 +79,11 @@ impl Decoder for MlpDecoderModel {
         Ok(out.reshape(with_batch(z.dims()[0], &self.obs_shape))?)
     }
     fn nll(&self, x: &Tensor, params: &Tensor) -> Result<Tensor> {
-        self.likelihood.nll(x, params)
+        if let Some(logvar) = &self.logvar {
+            return learned_gaussian_nll(x, params, logvar, self.reduction);
+        }
+        let n = x.elem_count() / x.dims().first().copied().unwrap_or(1).max(1);
+        self.reduction.of_sum(self.likelihood.nll(x, params)?, n)
     }
     fn mean(&self, params: &Tensor) -> Result<Tensor> {
         self.likelihood.mean(params)
@@ -108,6 +131,14 @@ impl DecoderConfig for ConvDecoder {
                 context: "Conv decoder output".into(),
                 expected: format!("image [C, H, W] with H, W divisible by {f}"),
                 got: format!("{shape:?}"),
+            });
+        }
+        if self.likelihood.learned_logvar_init().is_some() {
+            return Err(crate::Error::Config {
+                location: "likelihood".into(),
+                message:
+                    "the Conv decoder does not learn a variance: use Bernoulli or Gaussian(std: ..)"
+                        .into(),
             });
         }
         let base = (self.channels[n - 1], shape[1] / f, shape[2] / f);

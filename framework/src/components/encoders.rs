@@ -1,7 +1,7 @@
 //! Gaussian encoders q(·|x) = N(μ(x), diag σ²(x)): an MLP on flattened input and a strided conv stack.
 
 use super::{BuildContext, Encoder, EncoderConfig};
-use crate::dist::DiagGaussian;
+use crate::dist::{softplus, DiagGaussian};
 use crate::error::Result;
 use crate::nn::{Activation, ConvDownStack, Linear, Mlp};
 use candle_core::Tensor;
@@ -12,18 +12,49 @@ fn gaussian_head(h: &Tensor, d: usize) -> Result<DiagGaussian> {
     DiagGaussian::new(h.narrow(1, 0, d)?, h.narrow(1, d, d)?)
 }
 
-/// MLP encoder: flatten → hidden layers → `2·latent_dim` (mean, log-variance).
+/// How a Gaussian encoder's second head becomes the posterior variance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PosteriorVariance {
+    /// The head is log σ² (clamped to [−30, 20]).
+    #[default]
+    LogVar,
+    /// σ² = softplus(ρ) + 1e-4 from the head ρ (the mechanism-sparsity code's parametrisation).
+    Softplus,
+}
+
+impl PosteriorVariance {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The posterior from a head `[B, 2d]`: mean, then the variance's parameter.
+    pub fn head(self, h: &Tensor, d: usize) -> Result<DiagGaussian> {
+        match self {
+            PosteriorVariance::LogVar => gaussian_head(h, d),
+            PosteriorVariance::Softplus => {
+                let var = (softplus(&h.narrow(1, d, d)?)? + 1e-4)?;
+                DiagGaussian::from_var(h.narrow(1, 0, d)?, var)
+            }
+        }
+    }
+}
+
+/// MLP encoder: flatten → hidden layers → `2·latent_dim` (mean, then log-variance or the `variance` head).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MlpEncoder {
     pub hidden: Vec<usize>,
     #[serde(default)]
     pub activation: Activation,
+    /// `LogVar` (default) or `Softplus`.
+    #[serde(default, skip_serializing_if = "PosteriorVariance::is_default")]
+    pub variance: PosteriorVariance,
 }
 
 struct MlpEncoderModel {
     mlp: Mlp,
     d: usize,
+    variance: PosteriorVariance,
 }
 
 #[typetag::serde(name = "Mlp")]
@@ -37,7 +68,11 @@ impl EncoderConfig for MlpEncoder {
             2 * d,
             self.activation,
         )?;
-        Ok(Box::new(MlpEncoderModel { mlp, d }))
+        Ok(Box::new(MlpEncoderModel {
+            mlp,
+            d,
+            variance: self.variance,
+        }))
     }
 }
 crate::register_component!(
@@ -49,7 +84,7 @@ crate::register_component!(
 impl Encoder for MlpEncoderModel {
     fn encode(&self, x: &Tensor) -> Result<DiagGaussian> {
         let h = self.mlp.forward(&x.flatten_from(1)?)?;
-        gaussian_head(&h, self.d)
+        self.variance.head(&h, self.d)
     }
 }
 

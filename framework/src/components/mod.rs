@@ -23,13 +23,14 @@ mod sagan;
 mod sagan_discriminator;
 mod scm_layer;
 mod small_discriminator;
+mod transition;
 
 pub use causal::{set_columns, Independent};
 pub use check::{data_offers, PartList};
 pub use concepts::ConceptLayout;
 pub use decoders::{ConvDecoder, MlpDecoder};
 pub use discriminator::{Discriminator, DiscriminatorConfig};
-pub use encoders::{ConvEncoder, MlpEncoder};
+pub use encoders::{ConvEncoder, MlpEncoder, PosteriorVariance};
 pub use graph_pruning::GraphPruning;
 pub use mechanism_scm::MechanismScm;
 pub use objectives::{DagPenalty, GraphSparsity, PriorKl, Reconstruction};
@@ -40,6 +41,7 @@ pub use sagan::SaganGenerator;
 pub use sagan_discriminator::SaganDiscriminator;
 pub use scm_layer::{Scm, ScmLayer, ADJACENCY_GROUP};
 pub use small_discriminator::SmallDiscriminator;
+pub use transition::{GumbelMasked, MaskDraw, Transition, TransitionConfig, MASK_GROUP};
 
 use crate::data::{Batch, DataSpec};
 use crate::dist::DiagGaussian;

@@ -1,4 +1,5 @@
-//! Diagonal Gaussian N(μ, diag σ²) parameterised by mean and log-variance.
+//! Diagonal Gaussian N(μ, diag σ²) parameterised by mean and log-variance (or, for parametrisations that give
+//! the variance itself, by mean and variance, with the log-variance derived from it).
 
 use crate::error::Result;
 use crate::rng::Rng;
@@ -12,22 +13,56 @@ const LOGVAR_MAX: f64 = 20.0;
 pub struct DiagGaussian {
     pub mean: Tensor,
     pub logvar: Tensor,
+    /// σ² as the parametrisation computed it ([`DiagGaussian::from_var`]), so the sample and the densities use
+    /// it as is rather than exp(log σ²).
+    var: Option<Tensor>,
 }
 
 impl DiagGaussian {
     pub fn new(mean: Tensor, logvar: Tensor) -> Result<Self> {
         let logvar = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)?;
-        Ok(Self { mean, logvar })
+        Ok(Self {
+            mean,
+            logvar,
+            var: None,
+        })
+    }
+
+    /// From the mean and the variance itself (e.g. softplus(ρ) + 1e-4): [`DiagGaussian::var`] and
+    /// [`DiagGaussian::std`] (hence [`DiagGaussian::rsample`]) use `var` as given; `logvar` is log σ², clamped.
+    pub fn from_var(mean: Tensor, var: Tensor) -> Result<Self> {
+        let logvar = var.log()?.clamp(LOGVAR_MIN, LOGVAR_MAX)?;
+        Ok(Self {
+            mean,
+            logvar,
+            var: Some(var),
+        })
     }
 
     /// Unit variance around `mean`.
     pub fn unit(mean: Tensor) -> Result<Self> {
         let logvar = mean.zeros_like()?;
-        Ok(Self { mean, logvar })
+        Ok(Self {
+            mean,
+            logvar,
+            var: None,
+        })
     }
 
+    /// σ²: the variance the Gaussian was made from, or exp(log σ²).
+    pub fn var(&self) -> Result<Tensor> {
+        match &self.var {
+            Some(v) => Ok(v.clone()),
+            None => Ok(self.logvar.exp()?),
+        }
+    }
+
+    /// σ: √σ² for a Gaussian made from its variance, exp(½ log σ²) otherwise.
     pub fn std(&self) -> Result<Tensor> {
-        Ok((&self.logvar * 0.5)?.exp()?)
+        match &self.var {
+            Some(v) => Ok(v.sqrt()?),
+            None => Ok((&self.logvar * 0.5)?.exp()?),
+        }
     }
 
     /// Reparameterised sample μ + σ ⊙ ε.
@@ -79,10 +114,42 @@ impl DiagGaussian {
     }
 }
 
+/// softplus(x) = log(1 + eˣ), written stably as max(x, 0) + log(1 + e^{−|x|}).
+pub fn softplus(x: &Tensor) -> Result<Tensor> {
+    let relu = x.relu()?;
+    let tail = (x.abs()?.neg()?.exp()? + 1.0)?.log()?;
+    Ok((relu + tail)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    #[test]
+    fn a_gaussian_from_its_variance_keeps_it_and_agrees_with_the_log_form() {
+        let d = &Device::Cpu;
+        let m = Tensor::new(&[[0.5f32, -1.0]], d).unwrap();
+        let v = Tensor::new(&[[0.25f32, 2.0]], d).unwrap();
+        let q = DiagGaussian::from_var(m.clone(), v.clone()).unwrap();
+        assert_eq!(q.var().unwrap().to_vec2::<f32>().unwrap(), [[0.25, 2.0]]);
+        assert_eq!(
+            q.std().unwrap().to_vec2::<f32>().unwrap(),
+            [[0.5, 2f32.sqrt()]]
+        );
+        let r = DiagGaussian::new(m, v.log().unwrap()).unwrap();
+        let (a, b) = (q.kl_std_normal().unwrap(), r.kl_std_normal().unwrap());
+        let (a, b) = (a.to_vec1::<f32>().unwrap(), b.to_vec1::<f32>().unwrap());
+        assert!((a[0] - b[0]).abs() < 1e-6, "{a:?} vs {b:?}");
+        let sp = softplus(&Tensor::new(&[-30f32, 0.0, 30.0], d).unwrap())
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert!(
+            (sp[1] - 2f32.ln()).abs() < 1e-7 && sp[2] == 30.0 && sp[0] >= 0.0,
+            "{sp:?}"
+        );
+    }
 
     fn g(m: &[f32], lv: &[f32]) -> DiagGaussian {
         let d = &Device::Cpu;

@@ -11,7 +11,7 @@ use candle_core::{CpuStorage, DType, Device, Layout, Shape, Tensor};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// Written `Bernoulli` or `Gaussian(std: 0.1)` in a config.
+/// Written `Bernoulli`, `Gaussian(std: 0.1)` or `LearnedGaussian(init_logvar: -10.0)` in a config.
 #[derive(Clone, Debug, Default, Serialize)]
 pub enum Likelihood {
     /// Bernoulli with logits (binary or [0, 1] images); nll = Σ BCEWithLogits.
@@ -19,11 +19,76 @@ pub enum Likelihood {
     Bernoulli,
     /// Gaussian with a fixed scalar standard deviation; the decoder outputs the mean.
     Gaussian { std: f64 },
+    /// Gaussian with one learned log-variance s shared by every observed value, a parameter of the decoder
+    /// (`<decoder>.logvar`, starting at `init_logvar`); the standard deviation is e^{s/2} + 1e-4. The decoder
+    /// outputs the mean. Nll: [`learned_gaussian_nll`].
+    LearnedGaussian { init_logvar: f64 },
+}
+
+/// How a decoder reduces −log p(x|z) over the observed values of one sample.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reduction {
+    /// Summed: the log-likelihood of the sample.
+    #[default]
+    Sum,
+    /// Averaged over the observed values: the ELBO per observed dimension (mechanism sparsity's scale; its
+    /// method divides the KL by d_x to match).
+    Mean,
+}
+
+impl Reduction {
+    /// A per-sample nll `[B]` summed over `n` values, reduced.
+    pub fn of_sum(self, nll: Tensor, n: usize) -> Result<Tensor> {
+        Ok(match self {
+            Reduction::Sum => nll,
+            Reduction::Mean => (nll / n.max(1) as f64)?,
+        })
+    }
+}
+
+/// ½ log 2π.
+const HALF_LOG_2PI: f64 = 0.918_938_533_204_672_8;
+
+/// −log N(x; params, σ²) per sample, `[B]`, with σ = e^{s/2} + 1e-4 from the learned log-variance `logvar`
+/// (`[1]`), summed or averaged over the values of each sample.
+pub fn learned_gaussian_nll(
+    x: &Tensor,
+    params: &Tensor,
+    logvar: &Tensor,
+    reduction: Reduction,
+) -> Result<Tensor> {
+    let b = x.dims()[0];
+    let (x, params) = (x.reshape((b, ()))?, params.reshape((b, ()))?);
+    let n = x.dims()[1];
+    let std = (logvar.affine(0.5, 0.0)?.exp()? + 1e-4)?;
+    let resid = params.sub(&x)?.broadcast_div(&std)?;
+    let quad = resid.sqr()?.affine(0.5, HALF_LOG_2PI)?;
+    let log_std = std.log()?.squeeze(0)?;
+    Ok(match reduction {
+        Reduction::Mean => quad.mean(candle_core::D::Minus1)?.broadcast_add(&log_std)?,
+        Reduction::Sum => quad
+            .sum(candle_core::D::Minus1)?
+            .broadcast_add(&(log_std * n as f64)?)?,
+    })
 }
 
 impl Likelihood {
-    /// −log p(x | params), summed over all non-batch dimensions: shape `[B]`.
+    /// The initial log-variance of a likelihood whose variance the decoder learns.
+    pub fn learned_logvar_init(&self) -> Option<f64> {
+        match self {
+            Likelihood::LearnedGaussian { init_logvar } => Some(*init_logvar),
+            _ => None,
+        }
+    }
+
+    /// −log p(x | params), summed over all non-batch dimensions: shape `[B]`. A learned Gaussian needs its
+    /// decoder's log-variance: [`learned_gaussian_nll`].
     pub fn nll(&self, x: &Tensor, params: &Tensor) -> Result<Tensor> {
+        if let Likelihood::LearnedGaussian { .. } = self {
+            return Err(crate::Error::msg(
+                "a LearnedGaussian likelihood is scored with its decoder's learned log-variance (learned_gaussian_nll)",
+            ));
+        }
         if !fused_applies(x, params) {
             return self.nll_ops(x, params);
         }
@@ -32,6 +97,7 @@ impl Likelihood {
         Ok(match self {
             Likelihood::Bernoulli => params.apply_op2(&x, FusedNll::Bernoulli)?,
             Likelihood::Gaussian { std } => params.apply_op2(&x, FusedNll::gaussian(*std))?,
+            Likelihood::LearnedGaussian { .. } => unreachable!("refused above"),
         })
     }
 
@@ -48,6 +114,11 @@ impl Likelihood {
                 let c = std.ln() + 0.5 * (2.0 * std::f64::consts::PI).ln();
                 (((x - params)?.sqr()? * (0.5 / (std * std)))? + c)?
             }
+            Likelihood::LearnedGaussian { .. } => {
+                return Err(crate::Error::msg(
+                    "a LearnedGaussian likelihood needs its decoder's log-variance",
+                ))
+            }
         };
         Ok(per_elem.reshape((b, ()))?.sum(1)?)
     }
@@ -56,14 +127,14 @@ impl Likelihood {
     pub fn mean(&self, params: &Tensor) -> Result<Tensor> {
         Ok(match self {
             Likelihood::Bernoulli => candle_nn::ops::sigmoid(params)?,
-            Likelihood::Gaussian { .. } => params.clone(),
+            Likelihood::Gaussian { .. } | Likelihood::LearnedGaussian { .. } => params.clone(),
         })
     }
 }
 
 /// The forms a config may write, for error messages.
 const FORMS: &str =
-    "`Bernoulli` or `Gaussian(std: <standard deviation>)`, e.g. `Gaussian(std: 0.1)`";
+    "`Bernoulli`, `Gaussian(std: <standard deviation>)`, e.g. `Gaussian(std: 0.1)`, or `LearnedGaussian(init_logvar: -10.0)`";
 
 /// The derived deserialiser, except that `Gaussian` written without its fields is told the valid forms
 /// rather than "Expected opening `(`".
@@ -78,12 +149,41 @@ impl<'de> Deserialize<'de> for Likelihood {
         enum Kind {
             Bernoulli,
             Gaussian,
+            LearnedGaussian,
         }
 
         #[derive(Deserialize)]
         #[serde(field_identifier, rename_all = "lowercase")]
         enum Field {
             Std,
+        }
+
+        #[derive(Deserialize)]
+        #[serde(field_identifier, rename_all = "snake_case")]
+        enum LearnedField {
+            InitLogvar,
+        }
+
+        /// The fields of `LearnedGaussian`.
+        struct LearnedFields;
+        impl<'de> Visitor<'de> for LearnedFields {
+            type Value = f64;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("the fields of `LearnedGaussian`: `init_logvar`")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<f64, A::Error> {
+                let mut init = None;
+                while let Some(LearnedField::InitLogvar) = map.next_key()? {
+                    if init.is_some() {
+                        return Err(A::Error::duplicate_field("init_logvar"));
+                    }
+                    init = Some(map.next_value()?);
+                }
+                init.ok_or_else(|| A::Error::missing_field("init_logvar"))
+            }
         }
 
         /// The fields of `Gaussian`; records whether the input had any (a parenthesised body).
@@ -137,11 +237,18 @@ impl<'de> Deserialize<'de> for Likelihood {
                                 }
                             })
                     }
+                    Kind::LearnedGaussian => variant
+                        .struct_variant(&["init_logvar"], LearnedFields)
+                        .map(|init_logvar| Likelihood::LearnedGaussian { init_logvar }),
                 }
             }
         }
 
-        d.deserialize_enum("Likelihood", &["Bernoulli", "Gaussian"], LikelihoodVisitor)
+        d.deserialize_enum(
+            "Likelihood",
+            &["Bernoulli", "Gaussian", "LearnedGaussian"],
+            LikelihoodVisitor,
+        )
     }
 }
 
@@ -477,10 +584,44 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("Gaussian(std: 0.1)"), "{e}");
+        let l: Likelihood = ron::from_str("LearnedGaussian(init_logvar: -10.0)").unwrap();
+        assert_eq!(l.learned_logvar_init(), Some(-10.0));
+        let e = ron::from_str::<Likelihood>("LearnedGaussian(init: 1.0)")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("init"), "{e}");
         let json = serde_json::to_string(&Likelihood::Gaussian { std: 0.25 }).unwrap();
         assert!(
             matches!(serde_json::from_str(&json).unwrap(), Likelihood::Gaussian { std } if std == 0.25)
         );
+    }
+
+    #[test]
+    fn learned_gaussian_nll_sums_or_averages_the_closed_form() {
+        let d = &Device::Cpu;
+        let m = Tensor::new(&[[0.5f32, -1.0, 2.0]], d).unwrap();
+        let x = Tensor::new(&[[0.0f32, 1.0, 2.5]], d).unwrap();
+        let s = -1.0f64;
+        let lv = Tensor::new(&[s as f32], d).unwrap();
+        let std = (s / 2.0).exp() + 1e-4;
+        let per: Vec<f64> = [(0.5, 0.0), (-1.0, 1.0), (2.0, 2.5)]
+            .iter()
+            .map(|(m, x): &(f64, f64)| 0.5 * ((m - x) / std).powi(2) + HALF_LOG_2PI + std.ln())
+            .collect();
+        let sum: f64 = per.iter().sum();
+        for (r, want) in [(Reduction::Sum, sum), (Reduction::Mean, sum / 3.0)] {
+            let got = learned_gaussian_nll(&x, &m, &lv, r)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()[0];
+            assert!(
+                (got as f64 - want).abs() < 1e-4 * want.abs(),
+                "{r:?}: {got} vs {want}"
+            );
+        }
+        assert!(Likelihood::LearnedGaussian { init_logvar: s }
+            .nll(&x, &m)
+            .is_err());
     }
 
     #[test]

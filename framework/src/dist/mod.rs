@@ -3,5 +3,5 @@
 mod gaussian;
 mod likelihood;
 
-pub use gaussian::DiagGaussian;
-pub use likelihood::Likelihood;
+pub use gaussian::{softplus, DiagGaussian};
+pub use likelihood::{learned_gaussian_nll, Likelihood, Reduction};

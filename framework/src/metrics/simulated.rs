@@ -357,11 +357,13 @@ pub(crate) mod test_support {
         let encoder = MlpEncoder {
             hidden: vec![],
             activation: Default::default(),
+            variance: Default::default(),
         };
         let decoder = MlpDecoder {
             hidden: vec![],
             activation: Default::default(),
             likelihood: Likelihood::Gaussian { std },
+            reduction: Default::default(),
         };
         let parts = ElboParts {
             latent_dim: d,

@@ -98,6 +98,7 @@ impl OfficialParts {
             encoder: Box::new(MlpEncoder {
                 hidden: vec![900, 300],
                 activation: Activation::Elu,
+                variance: Default::default(),
             }),
             causal: Box::new(CausalVaeLayer {
                 concepts: 0,

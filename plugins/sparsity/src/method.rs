@@ -27,8 +27,8 @@ pub struct SparsityMethod {
 /// Checkpoint keys of the mask optimizer's state carry this prefix (both optimizers write `__step`).
 const MASK_OPT: &str = "mask_opt.";
 
-/// The optimizer group of the mask logits (tagged where the model creates them).
-pub(crate) const MASKS: &str = "masks";
+/// The optimizer group of the mask logits (tagged where the transition part creates them).
+const MASKS: &str = carve::components::MASK_GROUP;
 
 impl SparsityMethod {
     pub fn new(cfg: &MechanismSparsity, ctx: &MethodContext) -> Result<Self> {
@@ -37,8 +37,8 @@ impl SparsityMethod {
         let model = Model::new(cfg, ctx.spec, &root)?;
         let mut constraints = Vec::new();
         for (name, mask, c) in [
-            ("z", &model.mask_z, &cfg.sparsity_z),
-            ("a", &model.mask_a, &cfg.sparsity_a),
+            ("z", model.mask("z"), &cfg.sparsity_z),
+            ("a", model.mask("a"), &cfg.sparsity_a),
         ] {
             match mask {
                 Some(m) if !cfg.freeze_graph => {
@@ -82,10 +82,7 @@ impl SparsityMethod {
     }
 
     fn mask(&self, name: &str) -> Option<&GumbelMask> {
-        match name {
-            "z" => self.model.mask_z.as_ref(),
-            _ => self.model.mask_a.as_ref(),
-        }
+        self.model.mask(name)
     }
 }
 
@@ -200,15 +197,13 @@ impl Method for SparsityMethod {
     /// σ(α) of each mask (all ones when the graph is frozen), named as the dataset's latent graphs.
     fn latent_graphs(&self) -> Result<Vec<(String, Tensor)>> {
         let mut out = Vec::new();
-        for (name, m) in [("z", &self.model.mask_z), ("a", &self.model.mask_a)] {
-            if let Some(m) = m {
-                let p = if self.model.frozen() {
-                    m.logits().ones_like()?
-                } else {
-                    m.probs()?
-                };
-                out.push((name.to_string(), p));
-            }
+        for (name, m) in self.model.masks() {
+            let p = if self.model.frozen() {
+                m.logits().ones_like()?
+            } else {
+                m.probs()?
+            };
+            out.push((name.to_string(), p));
         }
         Ok(out)
     }
@@ -242,9 +237,22 @@ mod tests {
     }
 
     #[test]
+    fn the_fields_the_parts_took_over_say_where_they_went() {
+        for (field, hint) in [
+            ("encoder_hidden: [4]", "encoder: {\"Mlp\""),
+            ("transition_hidden: [4]", "GumbelMasked"),
+            ("learn_decoder_var: false", "LearnedGaussian"),
+        ] {
+            let e = ron::from_str::<MechanismSparsity>(&format!("(latent_dim: 3, {field})"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(hint), "{field}: {e}");
+        }
+    }
+
+    #[test]
     fn contradictory_sparsity_settings_are_refused() {
-        let small =
-            "latent_dim: 3, encoder_hidden: [4], decoder_hidden: [4], transition_hidden: [4]";
+        let small = r#"latent_dim: 3, encoder: {"Mlp": (hidden: [4])}, decoder: {"Mlp": (hidden: [4])}, transition: {"GumbelMasked": (hidden: [4])}"#;
         build(&format!("({small}, sparsity_a: Lagrangian(bound: 3.0))")).unwrap();
         let frozen = build(&format!(
             "({small}, freeze_graph: true, sparsity_a: Penalty(weight: 1.0))"

@@ -1,28 +1,23 @@
-//! The mechanism-sparsity VAE (docs/methods/sparsity.md): MLP encoder q(z|x) = N(μ(x), softplus(ρ(x)) + 1e-4),
-//! MLP decoder with one learned observation variance, and the Gumbel-masked transition prior. The ELBO is
-//! normalised per observed dimension, as the code does: (1/(T·d_x)) Σ_t log p(x^t|z^t) − (β/d_x) Σ_i KL_i.
+//! The mechanism-sparsity VAE (docs/methods/sparsity.md) over its registered parts: the encoder q(z^t|x^t) of
+//! each frame (by default N(μ(x), softplus(ρ(x)) + 1e-4)), the decoder p(x^t|z^t) (by default one learned
+//! observation variance), and the transition prior p(z^t | z^{t−1}, a) with its Gumbel-masked graphs. The ELBO
+//! is normalised per observed dimension, as the code does: (1/(T·d_x)) Σ_t log p(x^t|z^t) − (β/d_x) Σ_i KL_i
+//! (the default decoder's `reduction: Mean` gives the first term; the KL is divided by d_x here).
 
-use crate::transition::{softplus, Transition};
 use crate::MechanismSparsity;
 use candle_core::{IndexOp, Tensor, D};
+use carve::components::{BuildContext, Decoder, Encoder, MaskDraw, PartList, Transition};
 use carve::data::{Batch, DataSpec};
+use carve::dist::softplus;
 use carve::error::{Error, Result};
-use carve::nn::{Activation, GumbelMask, Mlp, Params};
+use carve::nn::{GumbelMask, Params};
+use carve::registry::ComponentKind;
 use carve::rng::Rng;
 
-/// ½ log 2π.
-const HALF_LOG_2PI: f64 = 0.918_938_533_204_672_8;
-
 pub struct Model {
-    encoder: Mlp,
-    decoder: Mlp,
-    /// log σ_x², a learned scalar (or a constant when the variance is fixed).
-    decoder_logvar: Tensor,
-    transition: Transition,
-    /// G^z (z^{t−1} → z^t), present for sequence data.
-    pub mask_z: Option<GumbelMask>,
-    /// G^a (a → z), present for data with actions.
-    pub mask_a: Option<GumbelMask>,
+    encoder: Box<dyn Encoder>,
+    decoder: Box<dyn Decoder>,
+    transition: Box<dyn Transition>,
     /// Learned N(m0, softplus(v0) + 1e-6) prior of the first frame (`full_seq`).
     init_prior: Option<(Tensor, Tensor)>,
     pub z_dim: usize,
@@ -33,9 +28,9 @@ pub struct Model {
     freeze_graph: bool,
 }
 
-/// One pass: the ELBO's parts per sample and the masks it used.
+/// One pass: the ELBO's parts per sample.
 pub struct Pass {
-    /// −(1/(T·d_x)) Σ log p(x|z), `[B]`.
+    /// The decoder's nll of the sample's frames, `[B]`: −(1/(T·d_x)) Σ log p(x|z) with the default decoder.
     pub recon: Tensor,
     /// (1/d_x) Σ_i KL_i, `[B]` (β not applied).
     pub kl: Tensor,
@@ -43,6 +38,17 @@ pub struct Pass {
 
 impl Model {
     pub fn new(cfg: &MechanismSparsity, spec: &DataSpec, p: &Params) -> Result<Self> {
+        let mut list = PartList::new();
+        list.encoder("model.encoder", cfg.encoder.as_ref())
+            .decoder("model.decoder", cfg.decoder.as_ref())
+            .push(
+                "model.transition",
+                ComponentKind::Transition.label(),
+                cfg.transition.typetag_name(),
+                cfg.transition.needs(),
+                cfg.transition.provides(),
+            );
+        list.check(spec)?;
         let frames = spec.frames();
         let x_dim = match (spec.sequence, spec.obs_shape.as_slice()) {
             (false, [d]) | (true, [_, d]) => *d,
@@ -54,41 +60,26 @@ impl Model {
                 })
             }
         };
-        if spec.sequence && frames != 2 {
-            return Err(Error::msg(format!(
-                "MechanismSparsity models pairs (x^{{t−1}}, x^t) (n_lag = 1): sequences must have 2 frames, got {frames}"
-            )));
-        }
-        let lagged = frames == 2;
-        let action_dim = spec.action_dim;
-        if !lagged && action_dim == 0 {
-            return Err(Error::msg(
-                "MechanismSparsity needs a past (sequence data) or actions to condition the latents on; this data has neither",
-            ));
-        }
-        if cfg.full_seq && !lagged {
+        if cfg.full_seq && !spec.sequence {
             return Err(Error::msg("`full_seq` needs sequence data (n_lag = 1)"));
         }
         let z_dim = cfg.latent_dim;
-        let act = Activation::LeakyRelu(0.2);
-        let encoder = Mlp::new(&p.pp("encoder"), x_dim, &cfg.encoder_hidden, 2 * z_dim, act)?;
-        let decoder = Mlp::new(&p.pp("decoder"), z_dim, &cfg.decoder_hidden, x_dim, act)?;
-        let decoder_logvar = if cfg.learn_decoder_var {
-            p.get_with_values(&[1], "decoder_logvar", vec![cfg.decoder_logvar_init as f32])?
-        } else {
-            Tensor::new(&[cfg.decoder_logvar_init as f32], p.device())?
+        // The encoder and decoder see one frame at a time.
+        let frame = DataSpec {
+            obs_shape: vec![x_dim],
+            sequence: false,
+            ..spec.clone()
         };
-        let inputs = if lagged { z_dim } else { 0 } + action_dim;
-        let transition =
-            Transition::new(&p.pp("transition"), z_dim, inputs, &cfg.transition_hidden)?;
-        let mask = |name: &str, cols: usize| -> Result<Option<GumbelMask>> {
-            (cols > 0)
-                .then(|| {
-                    let masks = p.in_group(crate::method::MASKS).pp(name);
-                    GumbelMask::new(&masks, z_dim, cols, cfg.masks.clone())
-                })
-                .transpose()
-        };
+        fn build<'a>(p: &Params, name: &str, spec: &'a DataSpec, z_dim: usize) -> BuildContext<'a> {
+            BuildContext {
+                params: p.pp(name),
+                spec,
+                latent_dim: z_dim,
+            }
+        }
+        let encoder = cfg.encoder.build(&build(p, "encoder", &frame, z_dim))?;
+        let decoder = cfg.decoder.build(&build(p, "decoder", &frame, z_dim))?;
+        let transition = cfg.transition.build(&build(p, "transition", spec, z_dim))?;
         let init_prior = if cfg.full_seq {
             let q = p.pp("init_prior");
             Some((
@@ -105,15 +96,12 @@ impl Model {
         Ok(Self {
             encoder,
             decoder,
-            decoder_logvar,
             transition,
-            mask_z: mask("mask_z", if lagged { z_dim } else { 0 })?,
-            mask_a: mask("mask_a", action_dim)?,
             init_prior,
             z_dim,
             x_dim,
             frames,
-            action_dim,
+            action_dim: spec.action_dim,
             beta: cfg.beta,
             freeze_graph: cfg.freeze_graph,
         })
@@ -128,39 +116,34 @@ impl Model {
         self.beta
     }
 
+    /// The transition's learned graph `name` (`z` or `a`), if the data has it.
+    pub fn mask(&self, name: &str) -> Option<&GumbelMask> {
+        self.transition
+            .masks()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, m)| m)
+    }
+
+    /// The transition's learned graphs, named `z` and `a`.
+    pub fn masks(&self) -> Vec<(&'static str, &GumbelMask)> {
+        self.transition.masks()
+    }
+
     /// Posterior mean and variance of every frame, `[B·T, d_z]` each.
     pub fn posterior(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let q = self.encode_frames(x)?;
+        Ok((q.mean.clone(), q.var()?))
+    }
+
+    fn encode_frames(&self, x: &Tensor) -> Result<carve::dist::DiagGaussian> {
         let rows = x.elem_count() / self.x_dim;
-        let h = self.encoder.forward(&x.reshape((rows, self.x_dim))?)?;
-        let mean = h.narrow(1, 0, self.z_dim)?;
-        let var = (softplus(&h.narrow(1, self.z_dim, self.z_dim)?)? + 1e-4)?;
-        Ok((mean, var))
+        self.encoder.encode(&x.reshape((rows, self.x_dim))?)
     }
 
+    /// E[x^t | z^t] of frames `[B, d_z]` → `[B, d_x]`.
     pub fn decode(&self, z: &Tensor) -> Result<Tensor> {
-        self.decoder.forward(z)
-    }
-
-    /// The masks of one pass, `[d_z, inputs]` (lagged latents first, then actions): one Gumbel sample per
-    /// batch in training, the thresholded graph otherwise; all ones when the graph is frozen.
-    fn mask(&self, rng: Option<&mut Rng>) -> Result<Option<Tensor>> {
-        let masks: Vec<&GumbelMask> = [&self.mask_z, &self.mask_a].into_iter().flatten().collect();
-        if masks.is_empty() {
-            return Ok(None);
-        }
-        let mut parts = Vec::with_capacity(masks.len());
-        let mut rng = rng;
-        for m in masks {
-            parts.push(if self.freeze_graph {
-                m.logits().ones_like()?
-            } else {
-                match rng.as_deref_mut() {
-                    Some(r) => m.sample(r)?,
-                    None => m.deterministic()?,
-                }
-            });
-        }
-        Ok(Some(Tensor::cat(&parts, 1)?))
+        self.decoder.mean(&self.decoder.decode(z)?)
     }
 
     /// ELBO parts per sample. With `rng`, z is sampled and the masks are Gumbel samples (training);
@@ -169,44 +152,43 @@ impl Model {
         let x = &batch.x;
         let b = batch.size();
         let (t, dz) = (self.frames, self.z_dim);
-        let (mean, var) = self.posterior(x)?;
+        let q = self.encode_frames(x)?;
+        let (mean, var) = (q.mean.clone(), q.var()?);
         let mut rng = rng;
         let z = match rng.as_deref_mut() {
-            Some(r) => (&mean + var.sqrt()?.mul(&r.normal(mean.dims(), mean.device())?)?)?,
+            Some(r) => q.rsample(r)?,
             None => mean.clone(),
         };
-        // Reconstruction of every frame, averaged over frames and dimensions.
-        let xr = self.decoder.forward(&z)?.reshape((b, t * self.x_dim))?;
-        let std = (self.decoder_logvar.affine(0.5, 0.0)?.exp()? + 1e-4)?;
-        let resid = xr
-            .sub(&x.reshape((b, t * self.x_dim))?)?
-            .broadcast_div(&std)?;
-        let recon = ((resid.sqr()?.affine(0.5, HALF_LOG_2PI)?.mean(D::Minus1)?)
-            .broadcast_add(&std.log()?.squeeze(0)?))?;
+        // The decoder scores each sample's frames as one row.
+        let n = t * self.x_dim;
+        let decoded = self.decoder.decode(&z)?.reshape((b, n))?;
+        let recon = self.decoder.nll(&x.reshape((b, n))?, &decoded)?;
 
         // KL of the last frame's posterior to the transition prior given the past.
         let mean3 = mean.reshape((b, t, dz))?;
         let var3 = var.reshape((b, t, dz))?;
         let (q_mean, q_var) = (mean3.i((.., t - 1, ..))?, var3.i((.., t - 1, ..))?);
-        let mut parents = Vec::new();
-        if t == 2 {
-            parents.push(z.reshape((b, t, dz))?.i((.., 0, ..))?);
-        }
-        if self.action_dim > 0 {
-            let a = batch.actions.as_ref().ok_or_else(|| {
+        let past = if t == 2 {
+            Some(z.reshape((b, t, dz))?.i((.., 0, ..))?)
+        } else {
+            None
+        };
+        let actions = if self.action_dim > 0 {
+            Some(batch.actions.as_ref().ok_or_else(|| {
                 Error::Data(
                     "MechanismSparsity: the batch has no actions but the data spec says it does"
                         .into(),
                 )
-            })?;
-            parents.push(a.clone());
-        }
-        let parents = Tensor::cat(&parents, 1)?.contiguous()?;
-        let mask = self
-            .mask(rng)?
-            .ok_or_else(|| Error::msg("no parents to condition on"))?;
-        let p_mean = self.transition.mean(&parents, &mask)?;
-        let p_var = self.transition.var()?.unsqueeze(0)?;
+            })?)
+        } else {
+            None
+        };
+        let draw = match rng {
+            _ if self.freeze_graph => MaskDraw::AllOnes,
+            Some(r) => MaskDraw::Sample(r),
+            None => MaskDraw::Graph,
+        };
+        let (p_mean, p_var) = self.transition.prior(past.as_ref(), actions, draw)?;
         let mut kl = gaussian_kl(&q_mean, &q_var, &p_mean, &p_var)?;
         if let Some((m0, raw_v0)) = &self.init_prior {
             let v0 = (softplus(raw_v0)? + 1e-6)?.unsqueeze(0)?;
