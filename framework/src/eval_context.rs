@@ -142,7 +142,10 @@ impl<'de> Visitor<'de> for EntryVisitor {
         Ok(MetricEntry::Name(v))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<MetricEntry, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<MetricEntry, A::Error> {
         let Some(name) = map.next_key::<String>()? else {
             return Err(de::Error::custom(
                 "an empty map is no metric: give a name, \"mcc\", or a name with settings, {\"intervention\": (rows: 64)}",
@@ -224,9 +227,10 @@ mod tests {
 
     #[test]
     fn entries_read_as_names_or_names_with_settings() {
-        let v: Vec<MetricEntry> =
-            ron::from_str(r#"["mcc", {"probe_metric": (rows: 3, kind: Some(Train))}, {"probe_metric": ()}]"#)
-                .unwrap();
+        let v: Vec<MetricEntry> = ron::from_str(
+            r#"["mcc", {"probe_metric": (rows: 3, kind: Some(Train))}, {"probe_metric": ()}]"#,
+        )
+        .unwrap();
         assert_eq!(v[0].name(), "mcc");
         assert!(v[0].given().is_none());
         assert_eq!(v[0].settings::<Probe>().unwrap(), Probe::default());
@@ -259,7 +263,10 @@ mod tests {
         let err = ron::from_str::<Vec<MetricEntry>>(r#"[{"probe_metric": (nope: 3)}]"#)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("probe_metric") && err.contains("nope"), "{err}");
+        assert!(
+            err.contains("probe_metric") && err.contains("nope"),
+            "{err}"
+        );
     }
 
     #[test]

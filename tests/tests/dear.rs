@@ -44,7 +44,10 @@ fn short_run_aligns_latents_and_learns_weights_on_the_known_graph() {
             "eval.metrics.intervention.rows=32".into(),
             "eval.metrics.intervention.values=3".into(),
             "eval.metrics.intervention.regressor.steps=200".into(),
-            format!("eval.metrics.intervention.cache_dir=\"{}\"", cache.display()),
+            format!(
+                "eval.metrics.intervention.cache_dir=\"{}\"",
+                cache.display()
+            ),
         ];
         train_into(&config(cfg), &o, &dir.path().join(name)).unwrap()
     };

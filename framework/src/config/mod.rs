@@ -548,6 +548,25 @@ mod tests {
     }
 
     #[test]
+    fn a_child_with_the_former_settings_keys_is_an_error_naming_the_new_form() {
+        let dir = folder(&[
+            ("base.ron", BASE),
+            (
+                "child.ron",
+                r#"(extends: "base.ron", eval: (intervention: (rows: 8)))"#,
+            ),
+        ]);
+        let err = load(&dir, "child.ron", &[]).unwrap_err();
+        let shown = err.to_string();
+        assert!(matches!(err, Error::Config { .. }), "{shown}");
+        assert!(
+            shown.contains("`eval.intervention` is no longer read")
+                && shown.contains("{\"intervention\": (calibration: Quantile)}"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn chains_resolve_and_set_applies_on_top() {
         let dir = folder(&[
             ("a/base.ron", BASE),

@@ -73,7 +73,10 @@ fn step_into<'a>(node: &'a mut Value, key: &str) -> std::result::Result<&'a mut 
 
 /// The settings of the entry named `key` in a list of metric entries (`eval.metrics`, where a metric with settings
 /// is `{"name": {...}}`); a bare name is first written out with the metric's default settings.
-fn named_entry<'a>(items: &'a mut [Value], key: &str) -> std::result::Result<&'a mut Value, String> {
+fn named_entry<'a>(
+    items: &'a mut [Value],
+    key: &str,
+) -> std::result::Result<&'a mut Value, String> {
     let named = |v: &Value| match v {
         Value::String(s) => Some(s.clone()),
         Value::Object(m) if m.len() == 1 => m.keys().next().cloned(),
@@ -169,7 +172,10 @@ mod tests {
             ("=3", "empty key"),
             ("train..steps=3", "empty segment"),
             ("train.hidden.2=3", "index 2 out of range (length 2)"),
-            ("train.hidden.x=3", "expected a list index or an entry's name"),
+            (
+                "train.hidden.x=3",
+                "expected a list index or an entry's name",
+            ),
             ("train.steps.deep=3", "cannot descend"),
             ("train.hidden=[1,", "not a RON or JSON value"),
         ] {

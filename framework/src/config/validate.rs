@@ -9,8 +9,8 @@
 use super::{Experiment, LrSchedule};
 use crate::data::{make_batch, Dataset, Split};
 use crate::error::{Error, Result};
-use crate::method::Method;
 use crate::eval_context::MetricEntry;
+use crate::method::Method;
 use crate::metrics::{self, Need};
 use candle_core::Device;
 

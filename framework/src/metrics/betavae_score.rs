@@ -25,9 +25,9 @@ use super::simulated::{code_dim, encode_rendered, require_simulator, FactorSampl
 use super::EvalInputs;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::eval_context::{EvalContext, MetricEntry, MetricSettings};
 use crate::method::Method;
 use crate::rng::Rng;
-use crate::eval_context::{EvalContext, MetricEntry, MetricSettings};
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

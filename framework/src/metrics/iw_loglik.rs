@@ -20,9 +20,9 @@
 use super::EvalInputs;
 use crate::data::{make_batch, Dataset, Split};
 use crate::error::{Error, Result};
+use crate::eval_context::{EvalContext, MetricEntry, MetricSettings};
 use crate::method::Method;
 use crate::rng::Rng;
-use crate::eval_context::{EvalContext, MetricEntry, MetricSettings};
 use candle_core::{DType, Device};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -467,8 +467,16 @@ mod tests {
         let body = r#"data: {"Pendulum": ()},
             model: {"Elbo": (latent_dim: 2, encoder: {"Mlp": (hidden: [])}, decoder: {"Mlp": (hidden: [])})},"#;
         for (eval, key, new) in [
-            ("(metrics: [\"intervention\"], intervention: (rows: 8))", "eval.intervention", "{\"intervention\": ("),
-            ("(scores: (betavae: (train_points: 100)))", "eval.scores", "{\"betavae_score\": ("),
+            (
+                "(metrics: [\"intervention\"], intervention: (rows: 8))",
+                "eval.intervention",
+                "{\"intervention\": (",
+            ),
+            (
+                "(scores: (betavae: (train_points: 100)))",
+                "eval.scores",
+                "{\"betavae_score\": (",
+            ),
         ] {
             let text = format!("({body} eval: {eval})");
             let err = Experiment::parse(&text, "old.ron", &[]).unwrap_err();
