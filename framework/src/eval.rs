@@ -2,23 +2,23 @@
 
 use crate::data::{make_batch, Split};
 use crate::error::{Error, Result};
+use crate::eval_context::{EvalContext, MetricEntry};
 use crate::metrics::{self, EvalInputs};
-use crate::train::Session;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 const EVAL_BATCH: usize = 256;
 
 /// Encodes up to `max_samples` rows of `split` and averages the model's evaluation terms.
-pub fn collect(session: &Session, split: Split, max_samples: usize) -> Result<EvalInputs> {
-    let rows = session.data.split(split);
+pub fn collect(ctx: &EvalContext, split: Split, max_samples: usize) -> Result<EvalInputs> {
+    let rows = ctx.data.split(split);
     let rows = &rows[..rows.len().min(max_samples)];
     if rows.is_empty() {
         return Err(Error::Data(format!("the {split:?} split is empty")));
     }
     let mut inputs = EvalInputs {
-        k: session.data.spec().factor_names.len(),
-        n_labels: session.data.spec().label_names.len(),
+        k: ctx.data.spec().factor_names.len(),
+        n_labels: ctx.data.spec().label_names.len(),
         // a dataset's rows come in generation order (Pendulum: loop order over the angles), so the split-based
         // metrics draw their train/test rows at random
         split_seed: Some(0),
@@ -29,9 +29,9 @@ pub fn collect(session: &Session, split: Split, max_samples: usize) -> Result<Ev
     let mut sums: BTreeMap<String, f64> = BTreeMap::new();
     let mut scratch = Vec::new();
     for chunk in rows.chunks(EVAL_BATCH) {
-        let batch = make_batch(session.data.as_ref(), chunk, &session.device, &mut scratch)?;
-        let codes = session.method.encode(&batch.x)?;
-        let frames = session.data.spec().frames();
+        let batch = make_batch(ctx.data, chunk, ctx.device, &mut scratch)?;
+        let codes = ctx.method.encode(&batch.x)?;
+        let frames = ctx.data.spec().frames();
         if codes.dims().len() != 2 || codes.dims()[0] != chunk.len() * frames {
             return Err(Error::Shape {
                 context: "method.encode output".into(),
@@ -44,27 +44,27 @@ pub fn collect(session: &Session, split: Split, max_samples: usize) -> Result<Ev
         }
         inputs.d = codes.dims()[1];
         inputs.codes.extend(codes.flatten_all()?.to_vec1::<f32>()?);
-        if let Some(f) = session.data.factors(chunk) {
+        if let Some(f) = ctx.data.factors(chunk) {
             factors.extend(f);
         }
-        if let Some(l) = session.data.labels(chunk) {
+        if let Some(l) = ctx.data.labels(chunk) {
             labels.extend(l);
         }
-        for (k, v) in session.method.evaluate(&batch)?.terms {
+        for (k, v) in ctx.method.evaluate(&batch)?.terms {
             *sums.entry(k).or_default() += v as f64 * chunk.len() as f64;
         }
     }
     inputs.factors = (!factors.is_empty()).then_some(factors);
     inputs.labels = (!labels.is_empty()).then_some(labels);
-    if let Some(a) = session.method.graph()? {
+    if let Some(a) = ctx.method.graph()? {
         inputs.learned_graph = Some(
             a.flatten_all()?
                 .to_dtype(candle_core::DType::F32)?
                 .to_vec1()?,
         );
     }
-    inputs.true_graph = session.data.spec().graph.as_ref().map(|g| g.adj.concat());
-    for (name, probs) in session.method.latent_graphs()? {
+    inputs.true_graph = ctx.data.spec().graph.as_ref().map(|g| g.adj.concat());
+    for (name, probs) in ctx.method.latent_graphs()? {
         let (r, c) = probs.dims2()?;
         let values = probs
             .to_dtype(candle_core::DType::F32)?
@@ -72,7 +72,7 @@ pub fn collect(session: &Session, split: Split, max_samples: usize) -> Result<Ev
             .to_vec1()?;
         inputs.learned_latent_graphs.push((name, r, c, values));
     }
-    inputs.true_latent_graphs = session.data.spec().latent_graphs.clone();
+    inputs.true_latent_graphs = ctx.data.spec().latent_graphs.clone();
     inputs.model_terms = sums
         .into_iter()
         .map(|(k, v)| (k, v / rows.len() as f64))
@@ -80,18 +80,18 @@ pub fn collect(session: &Session, split: Split, max_samples: usize) -> Result<Ev
     Ok(inputs)
 }
 
-/// The named metrics on `split`.
+/// The metrics of `entries` on `split`.
 pub fn evaluate(
-    session: &Session,
-    names: &[String],
+    ctx: &EvalContext,
+    entries: &[MetricEntry],
     split: Split,
     max_samples: usize,
 ) -> Result<BTreeMap<String, f64>> {
-    for n in names {
-        metrics::find(n)?;
+    for e in entries {
+        metrics::find(e.name())?;
     }
-    let inputs = collect(session, split, max_samples)?;
-    metrics::compute_with_model(names, &inputs, session)
+    let inputs = collect(ctx, split, max_samples)?;
+    metrics::compute_with_model(entries, &inputs, ctx)
 }
 
 /// Checks an `--export-latents` target before anything is computed: an `.npz` file name that is none of the run's

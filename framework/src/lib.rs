@@ -12,6 +12,7 @@ pub mod data;
 pub mod dist;
 pub mod error;
 pub mod eval;
+pub mod eval_context;
 pub mod method;
 pub mod metrics;
 pub mod nn;

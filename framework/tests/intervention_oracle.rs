@@ -147,7 +147,7 @@ fn simulator_answers_score_high_and_ignoring_do_scores_low() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
 
-    let truth = intervention_accuracy(&session(true, dir.path()), &cfg).unwrap();
+    let truth = intervention_accuracy(&session(true, dir.path()).eval_context(), &cfg).unwrap();
     let show = |m: &std::collections::BTreeMap<String, f64>| {
         m.iter()
             .map(|(k, v)| format!("{k} = {v:.3}"))
@@ -196,7 +196,7 @@ fn simulator_answers_score_high_and_ignoring_do_scores_low() {
             .count(),
         1
     );
-    let ignored = intervention_accuracy(&session(false, dir.path()), &cfg).unwrap();
+    let ignored = intervention_accuracy(&session(false, dir.path()).eval_context(), &cfg).unwrap();
     eprintln!("ignores do():\n{}", show(&ignored));
     assert!(
         ignored["intervention_acc"] < truth["intervention_acc"] - 0.3,

@@ -93,17 +93,23 @@ pub fn eval(
         carve::eval::check_export_path(run_dir, path)?;
     }
     let session = Session::open(run_dir, carve::runtime::device(device)?)?;
-    let names = metrics.unwrap_or_else(|| session.exp.eval.metrics.clone());
+    // Names given here take the settings the run's config gives the metric of that name, if any.
+    let configured = &session.exp.eval.metrics;
+    let entries = match metrics {
+        Some(names) => carve::config::MetricEntry::resolve(&names, configured),
+        None => configured.clone(),
+    };
     carve::config::check_metrics(
         &session.exp,
-        &names,
+        &entries,
         session.data.as_ref(),
         session.method.as_ref(),
         &session.device,
     )?;
-    let inputs = carve::eval::collect(&session, split, session.exp.eval.max_samples)?;
+    let ctx = session.eval_context();
+    let inputs = carve::eval::collect(&ctx, split, session.exp.eval.max_samples)?;
     let scores =
-        carve::metrics::compute_with_model(&names, &inputs, &session).with_context(|| {
+        carve::metrics::compute_with_model(&entries, &inputs, &ctx).with_context(|| {
             format!(
                 "scoring {} on the {} split",
                 run_dir.display(),

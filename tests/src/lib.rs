@@ -29,7 +29,8 @@ pub fn all_configs() -> Vec<PathBuf> {
     v
 }
 
-/// Overrides that make any pendulum config a few-second job: 32×32 images, tiny batches, few steps.
+/// Overrides that make any pendulum config a few-second job: 32×32 images, tiny batches, few steps. (A config
+/// that lists the `intervention` metric also wants [`small_intervention`]; [`small_for`] adds it.)
 pub fn small(steps: usize) -> Vec<String> {
     vec![
         "data.size=32".into(),
@@ -38,10 +39,16 @@ pub fn small(steps: usize) -> Vec<String> {
         "train.log_every=1".into(),
         format!("train.checkpoint_every={steps}"),
         "eval.max_samples=64".into(),
-        "eval.intervention.rows=8".into(),
-        "eval.intervention.values=2".into(),
-        "eval.intervention.regressor.steps=3".into(),
-        "eval.intervention.regressor.batch_size=8".into(),
+    ]
+}
+
+/// Overrides that make the `intervention` metric of a config that lists it a few-second job.
+pub fn small_intervention() -> Vec<String> {
+    vec![
+        "eval.metrics.intervention.rows=8".into(),
+        "eval.metrics.intervention.values=2".into(),
+        "eval.metrics.intervention.regressor.steps=3".into(),
+        "eval.metrics.intervention.regressor.batch_size=8".into(),
     ]
 }
 
@@ -64,7 +71,12 @@ pub fn small_for(config: &Path, steps: usize) -> Vec<String> {
             "eval.max_samples=256".into(),
         ]
     } else {
-        small(steps)
+        let mut o = small(steps);
+        let exp = Experiment::load(config, &[]).expect("config file");
+        if exp.eval.metrics.iter().any(|m| m.name() == "intervention") {
+            o.extend(small_intervention());
+        }
+        o
     }
 }
 

@@ -24,9 +24,9 @@ fn metric(s: &serde_json::Value, name: &str) -> f64 {
 /// Overrides that keep the evaluation quick: fewer intervened images and a smaller factor regressor.
 fn quick_eval() -> Vec<String> {
     vec![
-        "eval.intervention.rows=64".into(),
-        "eval.intervention.values=3".into(),
-        "eval.intervention.regressor.steps=300".into(),
+        "eval.metrics.intervention.rows=64".into(),
+        "eval.metrics.intervention.values=3".into(),
+        "eval.metrics.intervention.regressor.steps=300".into(),
         "train.checkpoint_every=100000".into(),
         "train.log_every=25".into(),
     ]
@@ -40,7 +40,7 @@ fn short_run_learns_concepts_and_scores_finite() {
         let mut o = quick_eval();
         o.push(format!("train.steps={steps}"));
         o.push(format!(
-            "eval.intervention.cache_dir=\"{}\"",
+            "eval.metrics.intervention.cache_dir=\"{}\"",
             cache.display()
         ));
         let out = dir.path().join(name);

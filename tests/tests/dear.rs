@@ -41,10 +41,13 @@ fn short_run_aligns_latents_and_learns_weights_on_the_known_graph() {
             "train.log_every=10".into(),
             "train.checkpoint_every=100000".into(),
             "eval.max_samples=512".into(),
-            "eval.intervention.rows=32".into(),
-            "eval.intervention.values=3".into(),
-            "eval.intervention.regressor.steps=200".into(),
-            format!("eval.intervention.cache_dir=\"{}\"", cache.display()),
+            "eval.metrics.intervention.rows=32".into(),
+            "eval.metrics.intervention.values=3".into(),
+            "eval.metrics.intervention.regressor.steps=200".into(),
+            format!(
+                "eval.metrics.intervention.cache_dir=\"{}\"",
+                cache.display()
+            ),
         ];
         train_into(&config(cfg), &o, &dir.path().join(name)).unwrap()
     };

@@ -18,6 +18,7 @@ pub use validate::{check_metrics, check_run};
 
 use crate::data::{DatasetConfig, Split};
 use crate::error::{Error, IoContext, Result};
+pub use crate::eval_context::MetricEntry;
 use crate::method::MethodConfig;
 use crate::optim::AdamConfig;
 use serde::{Deserialize, Serialize};
@@ -102,15 +103,18 @@ impl LrSchedule {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvalConfig {
-    /// Metric names (see `carve list`).
-    pub metrics: Vec<String>,
+    /// The metrics (see `carve list`), each a name (`"mcc"`) or, for a metric with settings, its name with
+    /// them (`{"intervention": (calibration: Quantile)}`); a name alone takes the metric's default settings.
+    pub metrics: Vec<MetricEntry>,
     pub split: Split,
     /// At most this many rows of the split are scored.
     pub max_samples: usize,
-    /// Settings of the `intervention` metric.
-    pub intervention: crate::oracle::InterventionEvalConfig,
-    /// Settings of the `betavae_score`, `factorvae_score` and `iw_loglik` metrics.
-    pub scores: crate::metrics::ScoreEvalConfig,
+    /// The former home of the `intervention` metric's settings: reading it is an error naming the new form.
+    #[serde(default, skip_serializing, rename = "intervention")]
+    _intervention: RemovedKey<0>,
+    /// The former home of `betavae_score`, `factorvae_score` and `iw_loglik`'s settings (as `intervention`).
+    #[serde(default, skip_serializing, rename = "scores")]
+    _scores: RemovedKey<1>,
 }
 
 impl Default for EvalConfig {
@@ -119,9 +123,45 @@ impl Default for EvalConfig {
             metrics: vec!["elbo".into()],
             split: Split::Test,
             max_samples: 10_000,
-            intervention: Default::default(),
-            scores: Default::default(),
+            _intervention: RemovedKey,
+            _scores: RemovedKey,
         }
+    }
+}
+
+/// The `eval` keys that held metric settings before they moved into the metrics' entries, with what to write
+/// instead.
+const REMOVED_EVAL_KEYS: [(&str, &str); 2] = [
+    (
+        "intervention",
+        "the `intervention` metric's settings go with it in `eval.metrics`, e.g. \
+         `metrics: [\"mcc\", {\"intervention\": (calibration: Quantile)}]`",
+    ),
+    (
+        "scores",
+        "the settings of `betavae_score`, `factorvae_score` and `iw_loglik` go with each metric in \
+         `eval.metrics`, e.g. `metrics: [{\"betavae_score\": (train_points: 1000)}, {\"iw_loglik\": (samples: 5000)}]`",
+    ),
+];
+
+/// The message for a removed `eval.<key>`, if `key` is one.
+fn removed_eval_key(key: &str) -> Option<String> {
+    REMOVED_EVAL_KEYS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(k, instead)| format!("`eval.{k}` is no longer read: {instead}"))
+}
+
+/// A removed key of `eval` (see [`REMOVED_EVAL_KEYS`]): reading one fails with a message naming the new form.
+#[derive(Clone, Debug, Default)]
+struct RemovedKey<const I: usize>;
+
+impl<'de, const I: usize> Deserialize<'de> for RemovedKey<I> {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> std::result::Result<Self, D::Error> {
+        let (key, _) = REMOVED_EVAL_KEYS[I];
+        Err(serde::de::Error::custom(
+            removed_eval_key(key).expect("a removed key"),
+        ))
     }
 }
 
@@ -281,6 +321,11 @@ fn extend(
     let base = resolve(&base_text, &base_origin, &base_path, chain)?;
     chain.pop();
 
+    if let Some(Value::Object(eval)) = over.get("eval") {
+        if let Some(message) = eval.keys().find_map(|k| removed_eval_key(k)) {
+            return Err(fail(origin, message));
+        }
+    }
     let mut tree = serde_json::to_value(&base).map_err(|e| Error::msg(e.to_string()))?;
     tree::merge(&mut tree, Value::Object(over), "").map_err(|m| fail(origin, m))?;
     tree::from_tree(&tree).map_err(|e| fail(origin, describe_serde_error(&e)))
@@ -292,6 +337,16 @@ fn apply_overrides(exp: &Experiment, overrides: &[String]) -> Result<Experiment>
     let mut value = serde_json::to_value(exp).map_err(|e| Error::msg(e.to_string()))?;
     let mut states = Vec::with_capacity(overrides.len());
     for o in overrides {
+        let key = o.split('=').next().unwrap_or("").trim();
+        let mut segments = key.split('.');
+        if segments.next() == Some("eval") {
+            if let Some(message) = segments.next().and_then(removed_eval_key) {
+                return Err(Error::Config {
+                    location: format!("--set {o}"),
+                    message,
+                });
+            }
+        }
         apply_override(&mut value, o)?;
         states.push(value.clone());
     }
@@ -489,6 +544,25 @@ mod tests {
         assert!(
             text.contains("metrics: [\n            \"elbo\",\n        ]"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_child_with_the_former_settings_keys_is_an_error_naming_the_new_form() {
+        let dir = folder(&[
+            ("base.ron", BASE),
+            (
+                "child.ron",
+                r#"(extends: "base.ron", eval: (intervention: (rows: 8)))"#,
+            ),
+        ]);
+        let err = load(&dir, "child.ron", &[]).unwrap_err();
+        let shown = err.to_string();
+        assert!(matches!(err, Error::Config { .. }), "{shown}");
+        assert!(
+            shown.contains("`eval.intervention` is no longer read")
+                && shown.contains("{\"intervention\": (calibration: Quantile)}"),
+            "{shown}"
         );
     }
 

@@ -1,8 +1,9 @@
 //! `--set a.b.c=value`: edits the config as a JSON tree (see `tree`), then the typed config is rebuilt from it.
 //! Component maps (`{"Mlp": {...}}`) are stepped through, so `model.encoder.hidden=[512]` works whatever the
-//! encoder type is.
+//! encoder type is. In a list of metric entries a segment may name an entry: `eval.metrics.intervention.rows=64`.
 
 use crate::error::{Error, Result};
+use crate::eval_context::MetricEntry;
 use serde_json::Value;
 
 pub fn apply_override(root: &mut Value, assignment: &str) -> Result<()> {
@@ -41,9 +42,9 @@ pub fn apply_override(root: &mut Value, assignment: &str) -> Result<()> {
 fn step_into<'a>(node: &'a mut Value, key: &str) -> std::result::Result<&'a mut Value, String> {
     if let Value::Array(items) = node {
         let n = items.len();
-        let idx: usize = key
-            .parse()
-            .map_err(|_| format!("expected a list index, got `{key}`"))?;
+        let Ok(idx) = key.parse::<usize>() else {
+            return named_entry(items, key);
+        };
         return items
             .get_mut(idx)
             .ok_or(format!("index {idx} out of range (length {n})"));
@@ -68,6 +69,39 @@ fn step_into<'a>(node: &'a mut Value, key: &str) -> std::result::Result<&'a mut 
         return Err(no_field(key, inner.keys()));
     }
     Err(no_field(key, map.keys()))
+}
+
+/// The settings of the entry named `key` in a list of metric entries (`eval.metrics`, where a metric with settings
+/// is `{"name": {...}}`); a bare name is first written out with the metric's default settings.
+fn named_entry<'a>(
+    items: &'a mut [Value],
+    key: &str,
+) -> std::result::Result<&'a mut Value, String> {
+    let named = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(m) if m.len() == 1 => m.keys().next().cloned(),
+        _ => None,
+    };
+    let names: Vec<String> = items.iter().filter_map(named).collect();
+    let Some(at) = items.iter().position(|v| named(v).as_deref() == Some(key)) else {
+        let known = if names.is_empty() {
+            String::new()
+        } else {
+            format!(" (entries: {})", names.join(", "))
+        };
+        return Err(format!(
+            "expected a list index or an entry's name, got `{key}`{known}"
+        ));
+    };
+    if items[at].is_string() {
+        let entry: MetricEntry =
+            serde_json::from_value(serde_json::json!({ key: {} })).map_err(|e| e.to_string())?;
+        items[at] = serde_json::to_value(&entry).map_err(|e| e.to_string())?;
+    }
+    match &mut items[at] {
+        Value::Object(m) => Ok(m.values_mut().next().expect("one entry")),
+        _ => unreachable!("a named entry is a name or a one-entry map"),
+    }
 }
 
 pub(super) fn no_field<'a>(key: &str, keys: impl Iterator<Item = &'a String>) -> String {
@@ -138,7 +172,10 @@ mod tests {
             ("=3", "empty key"),
             ("train..steps=3", "empty segment"),
             ("train.hidden.2=3", "index 2 out of range (length 2)"),
-            ("train.hidden.x=3", "expected a list index"),
+            (
+                "train.hidden.x=3",
+                "expected a list index or an entry's name",
+            ),
             ("train.steps.deep=3", "cannot descend"),
             ("train.hidden=[1,", "not a RON or JSON value"),
         ] {

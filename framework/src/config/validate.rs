@@ -9,6 +9,7 @@
 use super::{Experiment, LrSchedule};
 use crate::data::{make_batch, Dataset, Split};
 use crate::error::{Error, Result};
+use crate::eval_context::MetricEntry;
 use crate::method::Method;
 use crate::metrics::{self, Need};
 use candle_core::Device;
@@ -83,8 +84,8 @@ impl Experiment {
             LrSchedule::Warmup { steps } => at_least_one("train.lr_schedule.Warmup.steps", steps)?,
         }
         at_least_one("eval.max_samples", self.eval.max_samples)?;
-        for name in &self.eval.metrics {
-            metrics::find(name).map_err(|e| invalid("eval.metrics", e.to_string()))?;
+        for entry in &self.eval.metrics {
+            metrics::find(entry.name()).map_err(|e| invalid("eval.metrics", e.to_string()))?;
         }
         if let Some(field) = first_non_finite(self)? {
             return Err(invalid(
@@ -175,24 +176,25 @@ pub fn check_run(
     check_metrics(exp, &exp.eval.metrics, data, method, device)
 }
 
-/// Checks that every metric of `names` is registered and finds what it reads in `data` and `method` (one test
+/// Checks that every metric of `entries` is registered and finds what it reads in `data` and `method` (one test
 /// row is pushed through the method to see the terms and nodes it reports).
 pub fn check_metrics(
     exp: &Experiment,
-    names: &[String],
+    entries: &[MetricEntry],
     data: &dyn Dataset,
     method: &dyn Method,
     device: &Device,
 ) -> Result<()> {
-    for metric in names {
-        metrics::find(metric).map_err(|e| invalid("eval.metrics", e.to_string()))?;
+    for entry in entries {
+        metrics::find(entry.name()).map_err(|e| invalid("eval.metrics", e.to_string()))?;
     }
     let name = dataset_name(exp);
     if data.split(Split::Test).is_empty() {
         return Err(Error::Data(format!("{name}: the test split is empty")));
     }
     let probe = Probe::new(data, method, device)?;
-    for metric in names {
+    for entry in entries {
+        let metric = entry.name();
         let info = metrics::find(metric)?;
         for need in info.needs() {
             if let Some(missing) = probe.lacks(*need)? {

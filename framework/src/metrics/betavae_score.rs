@@ -12,8 +12,9 @@
 //! (`betavae_score_train`: on the training points). Reference settings (disentanglement_lib
 //! `beta_vae_sklearn.gin`, the defaults here): L = 64, 10,000 training and 5,000 evaluation points, i.e. 1.92M
 //! renders and encodes (at the ≈ 1.3 ms per scene measured for the 96×96 pendulum MLP on 2 busy CPU cores, about
-//! 40 minutes); smaller values are allowed (`--set eval.scores.betavae.train_points=...` at training time, or
-//! `eval.scores` in the run's `config.ron`: `carve eval` reads the settings from there).
+//! 40 minutes); smaller values are allowed (`{"betavae_score": (train_points: ...)}` in `eval.metrics`, or
+//! `--set eval.metrics.betavae_score.train_points=...` at training time; `carve eval` reads the settings from the
+//! run's `config.ron`).
 //!
 //! Factors are drawn independently over each factor's observed range ([`super::FactorSampler`]); for a causal
 //! dataset such as Pendulum this includes scenes off the data's SCM (e.g. a shadow that does not match the
@@ -24,14 +25,14 @@ use super::simulated::{code_dim, encode_rendered, require_simulator, FactorSampl
 use super::EvalInputs;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::eval_context::{EvalContext, MetricEntry, MetricSettings};
 use crate::method::Method;
 use crate::rng::Rng;
-use crate::train::Session;
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The `eval.scores.betavae` section.
+/// The settings of `betavae_score`, given with it in `eval.metrics`: `{"betavae_score": (train_points: 1000)}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BetaVaeScoreConfig {
@@ -53,6 +54,13 @@ impl Default for BetaVaeScoreConfig {
             seed: 0,
             classifier: LogisticConfig::default(),
         }
+    }
+}
+
+#[typetag::serde(name = "betavae_score")]
+impl MetricSettings for BetaVaeScoreConfig {
+    fn clone_box(&self) -> Box<dyn MetricSettings> {
+        Box::new(self.clone())
     }
 }
 
@@ -194,13 +202,13 @@ pub fn betavae_score_of(
     )
 }
 
-fn metric(session: &Session, _inputs: &EvalInputs) -> Result<BTreeMap<String, f64>> {
-    let s = betavae_score_of(
-        session.data.as_ref(),
-        session.method.as_ref(),
-        &session.device,
-        &session.exp.eval.scores.betavae,
-    )?;
+fn metric(
+    ctx: &EvalContext,
+    entry: &MetricEntry,
+    _inputs: &EvalInputs,
+) -> Result<BTreeMap<String, f64>> {
+    let cfg: BetaVaeScoreConfig = entry.settings()?;
+    let s = betavae_score_of(ctx.data, ctx.method, ctx.device, &cfg)?;
     Ok(BTreeMap::from([
         ("betavae_score".to_string(), s.eval_accuracy),
         ("betavae_score_train".to_string(), s.train_accuracy),

@@ -16,21 +16,21 @@
 //!
 //! Defaults are disentanglement_lib's: batch 64, 10,000 training / 5,000 evaluation votes, 10,000 points for the
 //! variances (≈ 1M renders and encodes, about 20 minutes for the 96×96 pendulum MLP on 2 CPU cores); smaller
-//! values are allowed (`eval.scores.factorvae` in the run's config). Factors are drawn independently over each
+//! values are allowed (`{"factorvae_score": (...)}` in the run's `eval.metrics`). Factors are drawn independently over each
 //! factor's observed range ([`super::FactorSampler`]).
 
 use super::simulated::{code_dim, encode_rendered, require_simulator, FactorSampler};
 use super::EvalInputs;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::eval_context::{EvalContext, MetricEntry, MetricSettings};
 use crate::method::Method;
 use crate::rng::Rng;
-use crate::train::Session;
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The `eval.scores.factorvae` section.
+/// The settings of `factorvae_score`, given with it in `eval.metrics`: `{"factorvae_score": (batch_size: 32)}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FactorVaeScoreConfig {
@@ -44,6 +44,13 @@ pub struct FactorVaeScoreConfig {
     pub prune_threshold: f64,
     /// Seeds the factor draws (one stream: variances, training votes, evaluation votes).
     pub seed: u64,
+}
+
+#[typetag::serde(name = "factorvae_score")]
+impl MetricSettings for FactorVaeScoreConfig {
+    fn clone_box(&self) -> Box<dyn MetricSettings> {
+        Box::new(self.clone())
+    }
 }
 
 impl Default for FactorVaeScoreConfig {
@@ -254,13 +261,13 @@ pub fn factorvae_score_of(
     )
 }
 
-fn metric(session: &Session, _inputs: &EvalInputs) -> Result<BTreeMap<String, f64>> {
-    let s = factorvae_score_of(
-        session.data.as_ref(),
-        session.method.as_ref(),
-        &session.device,
-        &session.exp.eval.scores.factorvae,
-    )?;
+fn metric(
+    ctx: &EvalContext,
+    entry: &MetricEntry,
+    _inputs: &EvalInputs,
+) -> Result<BTreeMap<String, f64>> {
+    let cfg: FactorVaeScoreConfig = entry.settings()?;
+    let s = factorvae_score_of(ctx.data, ctx.method, ctx.device, &cfg)?;
     Ok(BTreeMap::from([
         ("factorvae_score".to_string(), s.eval_accuracy),
         ("factorvae_score_train".to_string(), s.train_accuracy),

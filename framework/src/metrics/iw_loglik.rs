@@ -11,23 +11,23 @@
 //! `iw_loglik` (the K-sample estimate), `iw_elbo` (mean log weight: a Monte Carlo ELBO from the same draws,
 //! which `iw_loglik` exceeds by Jensen's inequality), `iw_samples` (K). Papers use K = 5000 at test time; the
 //! default here is K = 100 (one decoder pass per draw: 100 × 1000 rows = 100k decodes, a few minutes for the
-//! pendulum MLP decoder on 2 CPU cores); set `eval.scores.iw_loglik.samples=5000` for paper-comparable numbers.
+//! pendulum MLP decoder on 2 CPU cores); give `{"iw_loglik": (samples: 5000)}` in `eval.metrics` for paper-comparable numbers.
 //! Rows are spread over the split (the `elbo` metric averages its first `eval.max_samples` rows and evaluates
 //! at the posterior mean, so compare `iw_loglik` with `iw_elbo`, which uses the same rows and draws).
-//! The split is `eval.scores.iw_loglik.split`, or else the run config's `eval.split` (`carve eval --split`
+//! The split is the `split` of its settings, or else the run config's `eval.split` (`carve eval --split`
 //! does not reach model metrics).
 
 use super::EvalInputs;
 use crate::data::{make_batch, Dataset, Split};
 use crate::error::{Error, Result};
+use crate::eval_context::{EvalContext, MetricEntry, MetricSettings};
 use crate::method::Method;
 use crate::rng::Rng;
-use crate::train::Session;
 use candle_core::{DType, Device};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The `eval.scores.iw_loglik` section.
+/// The settings of `iw_loglik`, given with it in `eval.metrics`: `{"iw_loglik": (samples: 5000)}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IwLoglikConfig {
@@ -39,6 +39,13 @@ pub struct IwLoglikConfig {
     pub seed: u64,
     /// The split scored (default: the config's `eval.split`).
     pub split: Option<Split>,
+}
+
+#[typetag::serde(name = "iw_loglik")]
+impl MetricSettings for IwLoglikConfig {
+    fn clone_box(&self) -> Box<dyn MetricSettings> {
+        Box::new(self.clone())
+    }
 }
 
 impl Default for IwLoglikConfig {
@@ -155,16 +162,14 @@ pub fn iw_loglik_of(
     })
 }
 
-fn metric(session: &Session, _inputs: &EvalInputs) -> Result<BTreeMap<String, f64>> {
-    let cfg = &session.exp.eval.scores.iw_loglik;
-    let split = cfg.split.unwrap_or(session.exp.eval.split);
-    let r = iw_loglik_of(
-        session.data.as_ref(),
-        session.method.as_ref(),
-        &session.device,
-        split,
-        cfg,
-    )?;
+fn metric(
+    ctx: &EvalContext,
+    entry: &MetricEntry,
+    _inputs: &EvalInputs,
+) -> Result<BTreeMap<String, f64>> {
+    let cfg: IwLoglikConfig = entry.settings()?;
+    let split = cfg.split.unwrap_or(ctx.split);
+    let r = iw_loglik_of(ctx.data, ctx.method, ctx.device, split, &cfg)?;
     Ok(BTreeMap::from([
         ("iw_loglik".to_string(), r.loglik),
         ("iw_elbo".to_string(), r.elbo),

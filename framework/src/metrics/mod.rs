@@ -42,11 +42,10 @@ pub use mig::mig;
 pub use modularity::{modularity, modularity_of};
 pub use sap::{linear_svc_1d, sap_continuous, sap_discrete, LinearSvc1d};
 pub use shd::{align_rows, align_square, binarize, shd_classical, shd_elementwise};
-pub use simulated::{
-    encode_rendered, require_simulator, FactorRange, FactorSampler, ScoreEvalConfig,
-};
+pub use simulated::{encode_rendered, require_simulator, FactorRange, FactorSampler};
 
 use crate::error::{Error, Result};
+use crate::eval_context::{EvalContext, MetricEntry};
 use std::collections::BTreeMap;
 
 /// What metrics are computed from: representations and ground truth of one split, plus model terms.
@@ -208,8 +207,10 @@ fn check_finite(name: &str, values: &[f32], m: usize) -> Result<()> {
 }
 
 pub type MetricFn = fn(&EvalInputs) -> Result<BTreeMap<String, f64>>;
-/// A metric that needs the trained model and the dataset (interventions, scores that draw new data).
-pub type ModelMetricFn = fn(&crate::train::Session, &EvalInputs) -> Result<BTreeMap<String, f64>>;
+/// A metric that needs the trained model and the dataset (interventions, scores that draw new data); it reads
+/// its settings from its entry of `eval.metrics` ([`MetricEntry::settings`]).
+pub type ModelMetricFn =
+    fn(&EvalContext, &MetricEntry, &EvalInputs) -> Result<BTreeMap<String, f64>>;
 
 /// How a metric is computed.
 #[derive(Clone, Copy)]
@@ -357,18 +358,19 @@ pub fn compute(names: &[String], inputs: &EvalInputs) -> Result<BTreeMap<String,
     Ok(out)
 }
 
-/// Computes the named metrics of a trained run (after [`EvalInputs::validate`]), model metrics included.
+/// Computes the metrics of `entries` for a trained run (after [`EvalInputs::validate`]), model metrics included,
+/// each with its entry's settings.
 pub fn compute_with_model(
-    names: &[String],
+    entries: &[MetricEntry],
     inputs: &EvalInputs,
-    session: &crate::train::Session,
+    ctx: &EvalContext,
 ) -> Result<BTreeMap<String, f64>> {
     inputs.validate()?;
     let mut out = BTreeMap::new();
-    for n in names {
-        let scores = match find(n)?.compute {
+    for entry in entries {
+        let scores = match find(entry.name())?.compute {
             Compute::Codes(f) => f(inputs)?,
-            Compute::Model(f) => f(session, inputs)?,
+            Compute::Model(f) => f(ctx, entry, inputs)?,
         };
         out.extend(scores);
     }

@@ -1,25 +1,13 @@
-//! Shared parts of the scores that draw fresh data instead of reading the evaluation split: the `eval.scores`
-//! config section, the factor sampler (independent draws over each factor's observed range) and the
-//! render → encode pipeline a trained run offers them.
+//! Shared parts of the scores that draw fresh data instead of reading the evaluation split: the factor sampler
+//! (independent draws over each factor's observed range) and the render → encode pipeline a trained run offers
+//! them.
 
-use super::{BetaVaeScoreConfig, FactorVaeScoreConfig, IwLoglikConfig};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::method::Method;
 use crate::rng::Rng;
 use candle_core::{Device, Tensor};
 use rand::Rng as _;
-use serde::{Deserialize, Serialize};
-
-/// The `eval.scores` section of a config: settings of `betavae_score`, `factorvae_score` and `iw_loglik`,
-/// e.g. `--set eval.scores.betavae.train_points=1000`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ScoreEvalConfig {
-    pub betavae: BetaVaeScoreConfig,
-    pub factorvae: FactorVaeScoreConfig,
-    pub iw_loglik: IwLoglikConfig,
-}
 
 /// How one factor is drawn.
 #[derive(Clone, Debug, PartialEq)]
@@ -413,6 +401,7 @@ pub(crate) mod test_support {
 mod tests {
     use super::*;
     use crate::config::Experiment;
+    use crate::metrics::{BetaVaeScoreConfig, FactorVaeScoreConfig, IwLoglikConfig};
 
     #[test]
     fn integer_factors_sample_observed_values_and_others_their_range() {
@@ -438,28 +427,70 @@ mod tests {
         let text = r#"(
             data: {"Pendulum": ()},
             model: {"Elbo": (latent_dim: 2, encoder: {"Mlp": (hidden: [])}, decoder: {"Mlp": (hidden: [])})},
-            eval: (scores: (betavae: (train_points: 100))),
+            eval: (metrics: ["mcc", {"betavae_score": (train_points: 100)}, "factorvae_score", "iw_loglik"]),
         )"#;
         let exp = Experiment::parse(
             text,
             "test",
             &[
-                "eval.scores.factorvae.batch_size=8".into(),
-                "eval.scores.iw_loglik.samples=7".into(),
+                "eval.metrics.factorvae_score.batch_size=8".into(),
+                "eval.metrics.iw_loglik.samples=7".into(),
             ],
         )
         .unwrap();
-        let s = &exp.eval.scores;
-        assert_eq!(
-            (s.betavae.train_points, s.betavae.eval_points),
-            (100, 5_000)
-        );
-        assert_eq!(
-            (s.factorvae.batch_size, s.factorvae.train_points),
-            (8, 10_000)
-        );
-        assert_eq!(s.iw_loglik.samples, 7);
-        let bad = Experiment::parse(text, "test", &["eval.scores.betavae.nope=1".into()]);
-        assert!(bad.is_err());
+        let m = &exp.eval.metrics;
+        assert_eq!(m[0].name(), "mcc");
+        let betavae: BetaVaeScoreConfig = m[1].settings().unwrap();
+        assert_eq!((betavae.train_points, betavae.eval_points), (100, 5_000));
+        let factorvae: FactorVaeScoreConfig = m[2].settings().unwrap();
+        assert_eq!((factorvae.batch_size, factorvae.train_points), (8, 10_000));
+        let iw: IwLoglikConfig = m[3].settings().unwrap();
+        assert_eq!(iw.samples, 7);
+        // A bare name keeps the defaults; the saved config reads back the same.
+        let plain = Experiment::parse(text, "test", &[]).unwrap();
+        let iw: IwLoglikConfig = plain.eval.metrics[3].settings().unwrap();
+        assert_eq!(iw, IwLoglikConfig::default());
+        let again = Experiment::parse(&exp.to_ron().unwrap(), "saved", &[]).unwrap();
+        let factorvae: FactorVaeScoreConfig = again.eval.metrics[2].settings().unwrap();
+        assert_eq!(factorvae.batch_size, 8);
+        for bad in [
+            "eval.metrics.betavae_score.nope=1",
+            "eval.metrics.mcc.rows=1",
+            "eval.metrics.mig.rows=1",
+        ] {
+            assert!(
+                Experiment::parse(text, "test", &[bad.into()]).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_former_settings_keys_are_an_error_naming_the_new_form() {
+        let body = r#"data: {"Pendulum": ()},
+            model: {"Elbo": (latent_dim: 2, encoder: {"Mlp": (hidden: [])}, decoder: {"Mlp": (hidden: [])})},"#;
+        for (eval, key, new) in [
+            (
+                "(metrics: [\"intervention\"], intervention: (rows: 8))",
+                "eval.intervention",
+                "{\"intervention\": (",
+            ),
+            (
+                "(scores: (betavae: (train_points: 100)))",
+                "eval.scores",
+                "{\"betavae_score\": (",
+            ),
+        ] {
+            let text = format!("({body} eval: {eval})");
+            let err = Experiment::parse(&text, "old.ron", &[]).unwrap_err();
+            let shown = err.to_string();
+            assert!(matches!(err, crate::error::Error::Config { .. }), "{shown}");
+            assert!(shown.contains(key) && shown.contains(new), "{shown}");
+            let ok = format!("({body})");
+            let err = Experiment::parse(&ok, "old.ron", &[format!("{key}.rows=8")]).unwrap_err();
+            let shown = err.to_string();
+            assert!(matches!(err, crate::error::Error::Config { .. }), "{shown}");
+            assert!(shown.contains(key) && shown.contains(new), "{shown}");
+        }
     }
 }

@@ -30,14 +30,15 @@ use super::regressor::{cache_key, FactorRegressor, RegressorConfig};
 use crate::components::Do;
 use crate::data::{make_batch, Split};
 use crate::error::{Error, Result};
+use crate::eval_context::{EvalContext, MetricEntry, MetricSettings};
 use crate::metrics::EvalInputs;
-use crate::train::Session;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// The `eval.intervention` section of a config.
+/// The settings of the `intervention` metric, given with it in `eval.metrics`:
+/// `{"intervention": (calibration: Quantile)}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InterventionEvalConfig {
@@ -63,6 +64,13 @@ pub enum Calibration {
     /// Quantile matching: a factor value's empirical CDF position among the factors, mapped to the node value at
     /// that quantile (the mirrored one when the node decreases with its factor). Right for any monotone relation.
     Quantile,
+}
+
+#[typetag::serde(name = "intervention")]
+impl MetricSettings for InterventionEvalConfig {
+    fn clone_box(&self) -> Box<dyn MetricSettings> {
+        Box::new(self.clone())
+    }
 }
 
 impl Default for InterventionEvalConfig {
@@ -240,31 +248,31 @@ fn to_rows(t: &Tensor) -> Result<Vec<f32>> {
     Ok(t.flatten_all()?.to_vec1::<f32>()?)
 }
 
-/// The regressor for this session's data, from the cache or trained now.
-pub fn regressor_for(session: &Session, cfg: &InterventionEvalConfig) -> Result<FactorRegressor> {
+/// The regressor for the run's data, from the cache or trained now.
+pub fn regressor_for(ctx: &EvalContext, cfg: &InterventionEvalConfig) -> Result<FactorRegressor> {
     let dir = std::env::var_os("CARVE_ORACLE_CACHE")
         .map(PathBuf::from)
         .or_else(|| cfg.cache_dir.clone())
-        .unwrap_or_else(|| session.run_dir.join("oracle"));
-    let data_key = serde_json::to_string(&session.exp.data)
+        .unwrap_or_else(|| ctx.run_dir.join("oracle"));
+    let data_key = serde_json::to_string(ctx.data_config)
         .map_err(|e| Error::msg(format!("cannot serialise the data config: {e}")))?;
     let reg_key = serde_json::to_string(&cfg.regressor)
         .map_err(|e| Error::msg(format!("cannot serialise the regressor config: {e}")))?;
     FactorRegressor::load_or_train(
-        session.data.as_ref(),
+        ctx.data,
         &cfg.regressor,
-        &session.device,
+        ctx.device,
         &dir,
         &cache_key(&[&data_key, &reg_key]),
     )
 }
 
-/// Intervention accuracy of `session`'s model (see the module docs for the protocol and the reported names).
+/// Intervention accuracy of the run's model (see the module docs for the protocol and the reported names).
 pub fn intervention_accuracy(
-    session: &Session,
+    ctx: &EvalContext,
     cfg: &InterventionEvalConfig,
 ) -> Result<BTreeMap<String, f64>> {
-    let data = session.data.as_ref();
+    let data = ctx.data;
     let spec = data.spec();
     if !data.can_simulate() || !data.can_render() {
         return Err(Error::Data(
@@ -277,9 +285,9 @@ pub fn intervention_accuracy(
         .ok_or_else(|| Error::Data("intervention accuracy needs the data's true graph".into()))?;
     let names = &spec.factor_names;
     let k = names.len();
-    let reg = regressor_for(session, cfg)?;
-    let dev = &session.device;
-    let method = session.method.as_ref();
+    let reg = regressor_for(ctx, cfg)?;
+    let dev = ctx.device;
+    let method = ctx.method;
 
     let all = data.split(Split::Test);
     let n = cfg.rows.clamp(1, all.len());
@@ -423,8 +431,12 @@ pub fn intervention_accuracy(
     Ok(out)
 }
 
-fn metric(session: &Session, _inputs: &EvalInputs) -> Result<BTreeMap<String, f64>> {
-    intervention_accuracy(session, &session.exp.eval.intervention)
+fn metric(
+    ctx: &EvalContext,
+    entry: &MetricEntry,
+    _inputs: &EvalInputs,
+) -> Result<BTreeMap<String, f64>> {
+    intervention_accuracy(ctx, &entry.settings()?)
 }
 
 crate::register_model_metric!(

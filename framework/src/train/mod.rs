@@ -288,8 +288,13 @@ pub fn train(exp: Option<Experiment>, opts: TrainOptions) -> Result<PathBuf> {
     );
 
     session.write_figures()?;
-    let eval = session.exp.eval.clone();
-    let scores = crate::eval::evaluate(&session, &eval.metrics, eval.split, eval.max_samples)?;
+    let eval = &session.exp.eval;
+    let scores = crate::eval::evaluate(
+        &session.eval_context(),
+        &eval.metrics,
+        eval.split,
+        eval.max_samples,
+    )?;
     let summary = json!({
         "steps": tc.steps,
         // Training time over every session of the run, each counted up to its last checkpoint.

@@ -5,6 +5,7 @@ use super::CONFIG_FILE;
 use crate::config::Experiment;
 use crate::data::{make_batch, Dataset, Split};
 use crate::error::{Error, IoContext, Result};
+use crate::eval_context::EvalContext;
 use crate::method::{Method, MethodContext};
 use candle_core::Device;
 use std::path::{Path, PathBuf};
@@ -61,6 +62,19 @@ impl Session {
         let text = std::fs::read_to_string(&cfg).at(&cfg)?;
         let exp = Experiment::parse(&text, &cfg.display().to_string(), &[])?;
         Self::new(exp, device, run_dir.to_path_buf())
+    }
+
+    /// What evaluation reads of this run.
+    pub fn eval_context(&self) -> EvalContext<'_> {
+        EvalContext {
+            method: self.method.as_ref(),
+            data: self.data.as_ref(),
+            data_config: self.exp.data.as_ref(),
+            device: &self.device,
+            run_dir: &self.run_dir,
+            seed: self.exp.train.seed,
+            split: self.exp.eval.split,
+        }
     }
 
     /// `n` rows spread evenly over a split (its first rows are often near-duplicates, e.g. one pendulum

@@ -165,7 +165,7 @@ impl Session {
         let assignment = if truths.is_empty() {
             None
         } else {
-            let inputs = crate::eval::collect(self, Split::Test, 10_000)?;
+            let inputs = crate::eval::collect(&self.eval_context(), Split::Test, 10_000)?;
             match &inputs.factors {
                 Some(f) => Some(
                     crate::metrics::mcc(
