@@ -75,7 +75,7 @@ impl ConceptLayout {
                 ),
             }),
             (0, n) => Self::blocks(latent_dim, n),
-            (n, 0) => Ok(*self),
+            (_, 0) => Ok(*self),
             (n, own) if n == own => Ok(*self),
             (n, own) => Err(Error::Config {
                 location: "model".into(),

@@ -258,6 +258,7 @@ mod tests {
             params: Params::new(VarMap::new(), Device::Cpu, 3).pp("transition"),
             spec: &spec,
             latent_dim: latents,
+            concepts: Default::default(),
         })
         .unwrap()
     }

@@ -75,6 +75,7 @@ impl Model {
                 params: p.pp(name),
                 spec,
                 latent_dim: z_dim,
+                concepts: Default::default(),
             }
         }
         let encoder = cfg.encoder.build(&build(p, "encoder", &frame, z_dim))?;
