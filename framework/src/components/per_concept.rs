@@ -2,7 +2,8 @@
 //! 1024 → obs per block), outputs averaged, as one batched matmul per layer; or composed through per-pixel
 //! masks (`combine: Masks`, a softmax over decoders) or opacities (`combine: Layers`, front to back), with an
 //! optional learned background slot. Each decoder reads its whole block (the code), its block mean, or the
-//! block means of listed concepts.
+//! block means of listed concepts, and every decoder also reads the latents outside all concepts (the layout's free
+//! latents, such as DEAR's unlabelled ones).
 
 use super::{BuildContext, Decoder, DecoderConfig};
 use crate::dist::Likelihood;
@@ -131,6 +132,8 @@ struct PerConceptMlpModel {
     /// colour and mask logits (`Colour`).
     background: Option<(Background, Tensor)>,
     reading: Reading,
+    /// Latents after the concepts' blocks (no concept's own), read by every concept's MLP.
+    free: usize,
     n: usize,
     combine: Combine,
     obs_shape: Vec<usize>,
@@ -140,11 +143,10 @@ struct PerConceptMlpModel {
 #[typetag::serde(name = "PerConceptMlp")]
 impl DecoderConfig for PerConceptMlp {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Decoder>> {
-        let layout = ctx
-            .concepts
-            .for_part("the PerConceptMlp decoder", self.concepts, ctx.latent_dim)?
-            .without_free("the PerConceptMlp decoder")?;
-        let (n, k) = (layout.concepts(), layout.block());
+        let layout =
+            ctx.concepts
+                .for_part("the PerConceptMlp decoder", self.concepts, ctx.latent_dim)?;
+        let (n, k, free) = (layout.concepts(), layout.block(), layout.free());
         let out = match self.combine {
             Combine::Mean => ctx.spec.obs_len(),
             Combine::Masks | Combine::Layers => ctx.spec.obs_len() + pixels(&ctx.spec.obs_shape)?,
@@ -172,7 +174,7 @@ impl DecoderConfig for PerConceptMlp {
             )),
             None => None,
         };
-        let (in_dim, reading) = match &self.input {
+        let (concept_in, reading) = match &self.input {
             BlockInput::Block => (k, Reading::Block),
             BlockInput::Mean => (1, Reading::Mean),
             BlockInput::Means(lists) => (
@@ -181,10 +183,18 @@ impl DecoderConfig for PerConceptMlp {
             ),
         };
         Ok(Box::new(PerConceptMlpModel {
-            nets: ParallelMlp::new(&ctx.params, n, in_dim, &self.hidden, out, self.activation)?,
+            nets: ParallelMlp::new(
+                &ctx.params,
+                n,
+                concept_in + free,
+                &self.hidden,
+                out,
+                self.activation,
+            )?,
             reading,
             background,
             n,
+            free,
             combine: self.combine,
             obs_shape: ctx.spec.obs_shape.clone(),
             likelihood: self.likelihood.clone(),
@@ -268,12 +278,22 @@ fn compose_layers(outs: &Tensor, background: &Tensor, p: usize) -> Result<Tensor
 impl Decoder for PerConceptMlpModel {
     fn decode(&self, z: &Tensor) -> Result<Tensor> {
         let (b, d) = z.dims2()?;
-        let blocks = z.reshape((b, self.n, d / self.n))?;
-        let inputs = match &self.reading {
+        let concept_dims = d - self.free;
+        let blocks = z
+            .narrow(1, 0, concept_dims)?
+            .reshape((b, self.n, concept_dims / self.n))?;
+        let mut inputs = match &self.reading {
             Reading::Block => blocks.transpose(0, 1)?.contiguous()?,
             Reading::Mean => blocks.mean_keepdim(2)?.transpose(0, 1)?.contiguous()?,
             Reading::Selected(sel) => blocks.mean(2)?.unsqueeze(0)?.broadcast_mul(sel)?,
         };
+        if self.free > 0 {
+            let free = z
+                .narrow(1, concept_dims, self.free)?
+                .unsqueeze(0)?
+                .broadcast_as((self.n, b, self.free))?;
+            inputs = Tensor::cat(&[&inputs, &free.contiguous()?], 2)?;
+        }
         let outs = self.nets.forward(&inputs)?;
         // A background exists only with `Masks` or `Layers`, which need an image-like observation.
         let bg = match &self.background {
@@ -401,6 +421,47 @@ mod tests {
             input,
         }
         .build(&ctx)
+    }
+
+    /// With DEAR's layout (one latent per concept, then free latents) every decoder also reads the free ones.
+    #[test]
+    fn free_latents_reach_every_concepts_decoder() {
+        let spec = crate::data::DataSpec {
+            obs_shape: vec![1, 2, 2],
+            ..Default::default()
+        };
+        let ctx = BuildContext {
+            params: crate::nn::Params::new(candle_nn::VarMap::new(), Device::Cpu, 0),
+            spec: &spec,
+            latent_dim: 3,
+            concepts: super::super::ConceptLayout::singles(3, 2).unwrap(),
+        };
+        let dec = PerConceptMlp {
+            concepts: 0,
+            hidden: vec![3],
+            activation: Activation::Elu,
+            likelihood: Likelihood::default(),
+            combine: Combine::Mean,
+            background: Background::None,
+            input: BlockInput::Block,
+        }
+        .build(&ctx)
+        .unwrap();
+        let decode = |free: f32| {
+            let z = Tensor::new(&[[0.5f32, -0.5, free]], &Device::Cpu).unwrap();
+            dec.decode(&z)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        let (a, b) = (decode(0.0), decode(2.0));
+        assert_eq!(a.len(), 4);
+        assert!(
+            a.iter().zip(&b).any(|(x, y)| (x - y).abs() > 1e-6),
+            "{a:?} {b:?}"
+        );
     }
 
     #[test]
