@@ -328,6 +328,7 @@ impl Decoder for PerConceptMlpModel {
 
 #[cfg(test)]
 mod tests {
+    use super::super::ConceptLayout;
     use super::*;
     use candle_core::Device;
 
@@ -401,6 +402,19 @@ mod tests {
         background: Background,
         input: BlockInput,
     ) -> Result<Box<dyn Decoder>> {
+        build_in(4, ConceptLayout::default(), 2, combine, background, input)
+    }
+
+    /// A decoder with `hidden: [3]` over one channel of 2×2 pixels, in a model of `latent_dim` latents and
+    /// the given concept layout.
+    fn build_in(
+        latent_dim: usize,
+        layout: ConceptLayout,
+        concepts: usize,
+        combine: Combine,
+        background: Background,
+        input: BlockInput,
+    ) -> Result<Box<dyn Decoder>> {
         let spec = crate::data::DataSpec {
             obs_shape: vec![1, 2, 2],
             ..Default::default()
@@ -408,11 +422,11 @@ mod tests {
         let ctx = BuildContext {
             params: crate::nn::Params::new(candle_nn::VarMap::new(), Device::Cpu, 0),
             spec: &spec,
-            latent_dim: 4,
-            concepts: Default::default(),
+            latent_dim,
+            concepts: layout,
         };
         PerConceptMlp {
-            concepts: 2,
+            concepts,
             hidden: vec![3],
             activation: Activation::Elu,
             likelihood: Likelihood::default(),
@@ -426,26 +440,15 @@ mod tests {
     /// With DEAR's layout (one latent per concept, then free latents) every decoder also reads the free ones.
     #[test]
     fn free_latents_reach_every_concepts_decoder() {
-        let spec = crate::data::DataSpec {
-            obs_shape: vec![1, 2, 2],
-            ..Default::default()
-        };
-        let ctx = BuildContext {
-            params: crate::nn::Params::new(candle_nn::VarMap::new(), Device::Cpu, 0),
-            spec: &spec,
-            latent_dim: 3,
-            concepts: super::super::ConceptLayout::singles(3, 2).unwrap(),
-        };
-        let dec = PerConceptMlp {
-            concepts: 0,
-            hidden: vec![3],
-            activation: Activation::Elu,
-            likelihood: Likelihood::default(),
-            combine: Combine::Mean,
-            background: Background::None,
-            input: BlockInput::Block,
-        }
-        .build(&ctx)
+        let layout = ConceptLayout::singles(3, 2).unwrap();
+        let dec = build_in(
+            3,
+            layout,
+            0,
+            Combine::Mean,
+            Background::None,
+            BlockInput::Block,
+        )
         .unwrap();
         let decode = |free: f32| {
             let z = Tensor::new(&[[0.5f32, -0.5, free]], &Device::Cpu).unwrap();
