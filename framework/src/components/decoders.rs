@@ -133,14 +133,7 @@ impl DecoderConfig for ConvDecoder {
                 got: format!("{shape:?}"),
             });
         }
-        if self.likelihood.learned_logvar_init().is_some() {
-            return Err(crate::Error::Config {
-                location: "likelihood".into(),
-                message:
-                    "the Conv decoder does not learn a variance: use Bernoulli or Gaussian(std: ..)"
-                        .into(),
-            });
-        }
+        self.likelihood.check_fixed("Conv")?;
         let base = (self.channels[n - 1], shape[1] / f, shape[2] / f);
         // Deconv channels: the encoder's in reverse, ending at the image channels.
         let mut up: Vec<usize> = self.channels[..n - 1].iter().rev().copied().collect();

@@ -147,6 +147,7 @@ impl DecoderConfig for PerConceptMlp {
             ctx.concepts
                 .for_part("the PerConceptMlp decoder", self.concepts, ctx.latent_dim)?;
         let (n, k, free) = (layout.concepts(), layout.block(), layout.free());
+        self.likelihood.check_fixed("PerConceptMlp")?;
         let out = match self.combine {
             Combine::Mean => ctx.spec.obs_len(),
             Combine::Masks | Combine::Layers => ctx.spec.obs_len() + pixels(&ctx.spec.obs_shape)?,
@@ -435,6 +436,27 @@ mod tests {
             input,
         }
         .build(&ctx)
+    }
+
+    #[test]
+    fn a_learned_variance_is_refused_at_build() {
+        let spec = crate::data::DataSpec {
+            obs_shape: vec![1, 2, 2],
+            ..Default::default()
+        };
+        let ctx = BuildContext {
+            params: crate::nn::Params::new(candle_nn::VarMap::new(), Device::Cpu, 0),
+            spec: &spec,
+            latent_dim: 2,
+            concepts: ConceptLayout::blocks(2, 2).unwrap(),
+        };
+        let cfg: PerConceptMlp =
+            ron::from_str("(hidden: [3], likelihood: LearnedGaussian(init_logvar: -1.0))").unwrap();
+        let e = cfg.build(&ctx).err().expect("refused").to_string();
+        assert!(
+            e.contains("PerConceptMlp decoder does not learn a variance"),
+            "{e}"
+        );
     }
 
     /// With DEAR's layout (one latent per concept, then free latents) every decoder also reads the free ones.

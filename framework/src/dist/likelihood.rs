@@ -81,6 +81,20 @@ impl Likelihood {
         }
     }
 
+    /// An error naming `who` (a decoder without a learned variance) for a `LearnedGaussian` likelihood, so the
+    /// config is refused when the model is built rather than at its first step.
+    pub fn check_fixed(&self, who: &str) -> Result<()> {
+        if self.learned_logvar_init().is_some() {
+            return Err(crate::Error::Config {
+                location: "likelihood".into(),
+                message: format!(
+                    "the {who} decoder does not learn a variance: use Bernoulli or Gaussian(std: ..)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// −log p(x | params), summed over all non-batch dimensions: shape `[B]`. A learned Gaussian needs its
     /// decoder's log-variance: [`learned_gaussian_nll`].
     pub fn nll(&self, x: &Tensor, params: &Tensor) -> Result<Tensor> {
