@@ -182,6 +182,11 @@ fn simulator_answers_score_high_and_ignoring_do_scores_low() {
         );
     }
     assert!(truth["intervention_slope_shadow_length"] > 0.999);
+    // A perfect reconstruction puts the model's ceiling at the instrument's floor.
+    assert_eq!(
+        truth["intervention_acc_ceiling"],
+        truth["intervention_acc_floor"]
+    );
 
     // The regressor is cached: the second session loads it.
     assert_eq!(
@@ -208,6 +213,12 @@ fn simulator_answers_score_high_and_ignoring_do_scores_low() {
     assert!(ignored["intervention_acc_shadow_position"] < 0.5);
     // Ignoring do() moves nothing, so there is no drift: drift alone does not certify an intervention.
     assert!(ignored["intervention_drift"] < 1e-6);
+    // Its encoder and generator are perfect, so the ceiling stays high and the whole gap is the causal layer's.
+    assert_eq!(
+        ignored["intervention_acc_ceiling"],
+        truth["intervention_acc_ceiling"]
+    );
+    assert!(ignored["intervention_acc_ceiling"] > ignored["intervention_acc"] + 0.3);
 }
 
 #[test]

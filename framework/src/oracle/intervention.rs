@@ -23,6 +23,11 @@
 //!   regressor reads it, and the readings are scored the same way (`intervention_acc_floor` against the simulated
 //!   descendants; `intervention_drift_floor` and `intervention_drift_floor_do_<node>` against the readings of the
 //!   unintervened real images).
+//! - the model's own ceiling, what it would score with an exact SCM and abduction: the model reconstructs the
+//!   simulator's render of each intervened scene, G(E(x_do)), and the regressor reads that
+//!   (`intervention_acc_ceiling`, per factor `intervention_acc_ceiling_<factor>`). The gap from the ceiling down
+//!   to `intervention_acc` is the causal layer's; the gap from the floor down to the ceiling is the encoder's and
+//!   generator's.
 //!
 //! Nodes are matched to factors by index: supervised methods align them by construction.
 
@@ -334,6 +339,8 @@ pub fn intervention_accuracy(
     let mut desc_per_factor = vec![Tally::default(); k];
     let mut drift_per_factor = vec![Tally::default(); k];
     let (mut floor_desc, mut floor_drift) = (Tally::default(), Tally::default());
+    let mut ceiling_desc = Tally::default();
+    let mut ceiling_per_factor = vec![Tally::default(); k];
     for (i, name) in names.iter().enumerate() {
         let (f_i, y_i) = (col(&factors, i), col(&nodes, i));
         out.insert(
@@ -373,6 +380,7 @@ pub fn intervention_accuracy(
             // model would score (the instrument's floor).
             let rendered = Tensor::from_vec(data.render(&truths)?, obs_shape.as_slice(), dev)?;
             let perfect = to_rows(&reg.predict(&rendered)?)?;
+            let ceiling = to_rows(&reg.predict(&method.reconstruct(&rendered)?)?)?;
             for r in 0..n {
                 let truth = &truths[r * k..(r + 1) * k];
                 let (m, p) = (&measured[r * k..(r + 1) * k], &perfect[r * k..(r + 1) * k]);
@@ -383,6 +391,8 @@ pub fn intervention_accuracy(
                         d_i.add(m[c] - truth[c], tol);
                         desc_per_factor[c].add(m[c] - truth[c], tol);
                         floor_desc.add(p[c] - truth[c], tol);
+                        ceiling_desc.add(ceiling[r * k + c] - truth[c], tol);
+                        ceiling_per_factor[c].add(ceiling[r * k + c] - truth[c], tol);
                     } else {
                         drift_i.add(m[c] - base[r * k + c], tol);
                         drift_per_factor[c].add(m[c] - base[r * k + c], tol);
@@ -410,6 +420,10 @@ pub fn intervention_accuracy(
         if t.n > 0.0 {
             out.insert(format!("intervention_mae_{}", names[c]), t.mae());
             out.insert(format!("intervention_acc_{}", names[c]), t.acc());
+            out.insert(
+                format!("intervention_acc_ceiling_{}", names[c]),
+                ceiling_per_factor[c].acc(),
+            );
         }
     }
     for (c, t) in drift_per_factor.iter().enumerate() {
@@ -420,6 +434,7 @@ pub fn intervention_accuracy(
     if desc_all.n > 0.0 {
         out.insert("intervention_acc".into(), desc_all.acc());
         out.insert("intervention_acc_floor".into(), floor_desc.acc());
+        out.insert("intervention_acc_ceiling".into(), ceiling_desc.acc());
         out.insert("intervention_desc_mae".into(), desc_all.mae());
     }
     out.insert("intervention_acc_target".into(), target_all.acc());
