@@ -113,6 +113,43 @@ fn full_runs_reach_the_targets_and_the_ablation_falls_short() {
     assert!(metric(&indep, "intervention_acc") < metric(&scm, "intervention_acc") - 0.1);
 }
 
+/// The layered generator with each causal layer, swapped alone (docs/results/dear.md): every run keeps its
+/// latents on their labels, the independent prior falls below both SCMs on intervention accuracy and on the
+/// shadow position, and the model's own ceiling (exact SCM, its encoder and generator) stays under 0.8 — the
+/// reason the 0.85 target for nonlinear mechanisms is out of reach at this budget.
+#[test]
+#[ignore = "three runs of ~17-20 min each on 2 cores"]
+fn layered_generator_orders_the_causal_layers_under_its_ceiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, out: &str| {
+        summary(&train_into(&config(name), &[], &dir.path().join(out)).unwrap())
+    };
+    let mech = run("layered.ron", "mechanism");
+    let additive = run("ablations/layered_additive_scm.ron", "additive");
+    let indep = run("ablations/layered_independent_prior.ron", "indep");
+    for (name, s) in [
+        ("mechanism", &mech),
+        ("additive", &additive),
+        ("indep", &indep),
+    ] {
+        eprintln!("{name}: {}", serde_json::to_string_pretty(s).unwrap());
+        assert!(metric(s, "mcc_aligned") >= 0.95, "{name}");
+        assert!(metric(s, "intervention_acc_ceiling") < 0.8, "{name}");
+        assert!(
+            metric(s, "intervention_acc") <= metric(s, "intervention_acc_ceiling"),
+            "{name}"
+        );
+    }
+    assert!(metric(&mech, "intervention_acc") >= 0.55);
+    for scm in [&mech, &additive] {
+        assert!(metric(&indep, "intervention_acc") < metric(scm, "intervention_acc") - 0.05);
+        assert!(
+            metric(&indep, "intervention_acc_shadow_position")
+                < metric(scm, "intervention_acc_shadow_position") - 0.05
+        );
+    }
+}
+
 /// The full-size architectures (`official.ron`: ResNet encoder, SAGAN generator and discriminator) at
 /// tiny widths train with finite losses; batch norm's running statistics move, are checkpointed, and a loaded
 /// model evaluates with them (one image encodes the same alone as in a batch).
