@@ -115,7 +115,7 @@ fn full_runs_reach_the_targets_and_the_ablation_falls_short() {
 
 /// The layered generator with each causal layer, swapped alone (docs/results/dear.md): every run keeps its
 /// latents on their labels, the independent prior falls below both SCMs on intervention accuracy and on the
-/// shadow position, and the model's own ceiling (exact SCM, its encoder and generator) stays under 0.8 — the
+/// shadow position, and the model's own ceiling (exact SCM, its encoder and generator) stays under 0.85 — the
 /// reason the 0.85 target for nonlinear mechanisms is out of reach at this budget.
 #[test]
 #[ignore = "three runs of ~17-20 min each on 2 cores"]
@@ -134,7 +134,7 @@ fn layered_generator_orders_the_causal_layers_under_its_ceiling() {
     ] {
         eprintln!("{name}: {}", serde_json::to_string_pretty(s).unwrap());
         assert!(metric(s, "mcc_aligned") >= 0.95, "{name}");
-        assert!(metric(s, "intervention_acc_ceiling") < 0.8, "{name}");
+        assert!(metric(s, "intervention_acc_ceiling") < 0.85, "{name}");
         assert!(
             metric(s, "intervention_acc") <= metric(s, "intervention_acc_ceiling"),
             "{name}"
