@@ -391,8 +391,9 @@ pub fn intervention_accuracy(
                         d_i.add(m[c] - truth[c], tol);
                         desc_per_factor[c].add(m[c] - truth[c], tol);
                         floor_desc.add(p[c] - truth[c], tol);
-                        ceiling_desc.add(ceiling[r * k + c] - truth[c], tol);
-                        ceiling_per_factor[c].add(ceiling[r * k + c] - truth[c], tol);
+                        let ceiling_err = ceiling[r * k + c] - truth[c];
+                        ceiling_desc.add(ceiling_err, tol);
+                        ceiling_per_factor[c].add(ceiling_err, tol);
                     } else {
                         drift_i.add(m[c] - base[r * k + c], tol);
                         drift_per_factor[c].add(m[c] - base[r * k + c], tol);
