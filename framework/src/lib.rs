@@ -4,6 +4,8 @@
 //! [`config`]s, [`data`]sets, the [`train`]ing loop with checkpoints, metrics and pictures. It names no method:
 //! methods live in plugin crates that register their parts through `inventory` and `typetag`.
 
+pub mod alloc_count;
+pub mod bench;
 pub mod compatibility;
 pub mod components;
 pub mod config;
@@ -13,6 +15,7 @@ pub mod dist;
 pub mod error;
 pub mod eval;
 pub mod eval_context;
+pub mod flops;
 pub mod method;
 pub mod metrics;
 pub mod nn;

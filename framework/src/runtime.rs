@@ -102,6 +102,15 @@ pub fn init_cpu() {
     });
 }
 
+/// A rayon pool of `threads` workers with flush-to-zero set in each, for work run through `install`.
+pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .start_handler(|_| set_ftz_daz())
+        .build()
+        .map_err(|e| Error::msg(format!("building a pool of {threads} threads: {e}")))
+}
+
 /// Sets `CANDLE_NUM_THREADS` and `RAYON_NUM_THREADS` where unset (see the module docs). Runs once,
 /// early in `main`, before candle reads them.
 fn pin_candle_threads() {

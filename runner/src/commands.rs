@@ -322,3 +322,34 @@ pub fn metrics(file: &Path, names: Option<Vec<String>>, drop_nonfinite_rows: boo
     println!("{}", serde_json::to_string(&scores)?);
     Ok(())
 }
+
+pub fn bench(
+    config: &Path,
+    set: &[String],
+    steps: usize,
+    warmup: usize,
+    threads: Option<usize>,
+    json: bool,
+    device: &str,
+) -> Result<()> {
+    let exp = Experiment::load(config, set)?;
+    let opts = carve::bench::BenchOptions {
+        steps,
+        warmup,
+        device: carve::runtime::device(device)?,
+    };
+    let label = config.display().to_string();
+    let report = match threads {
+        // The pool `main` sized from --threads; a separate one when called as a library.
+        Some(t) if rayon::current_num_threads() != t => {
+            carve::runtime::thread_pool(t)?.install(|| carve::bench::run(exp, &label, &opts))?
+        }
+        _ => carve::bench::run(exp, &label, &opts)?,
+    };
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(())
+}

@@ -125,6 +125,29 @@ enum Command {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// Training throughput of a config: steps on fixed batches of its data, without evaluation or checkpoints;
+    /// prints samples/s, GFLOP/s from the layer shapes, the share of this machine's GEMM throughput, peak
+    /// memory and what a step allocates.
+    Bench {
+        config: PathBuf,
+        /// Override a config field, e.g. --set train.batch_size=128 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Timed steps.
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+        /// Untimed steps first (allocator, caches, lazy state).
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
+        /// CPU threads (default: rayon's, i.e. RAYON_NUM_THREADS or the core count).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// Latent traversal grid of a trained run: one labelled row per latent, the swept values over the columns.
     Traverse {
         run_dir: PathBuf,
@@ -148,9 +171,17 @@ enum Command {
 /// The whole `carve` program: sets up the CPU runtime and logging (`RUST_LOG`, `info` by default), runs the
 /// command line of the process, and exits with status 1 after printing the error, if any.
 pub fn main() {
+    let cli = Cli::parse();
+    // Before the thread pool exists: `bench --threads T` sizes it (and gemm's split) to T.
+    if let Command::Bench {
+        threads: Some(t), ..
+    } = &cli.command
+    {
+        std::env::set_var("RAYON_NUM_THREADS", t.max(&1).to_string());
+    }
     carve::runtime::init_cpu();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    if let Err(e) = run(std::env::args_os()) {
+    if let Err(e) = dispatch(cli) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
@@ -199,6 +230,15 @@ fn dispatch(cli: Cli) -> Result<()> {
             device,
         } => commands::intervene(&run_dir, &dos, n, &out, &device),
         Command::Figures { run_dir, device } => commands::figures(&run_dir, &device),
+        Command::Bench {
+            config,
+            set,
+            steps,
+            warmup,
+            threads,
+            json,
+            device,
+        } => commands::bench(&config, &set, steps, warmup, threads, json, &device),
         Command::Traverse {
             run_dir,
             out,

@@ -23,6 +23,14 @@ fn im2col_applies(x: &Tensor, w: &Tensor) -> bool {
 /// `x` `[B, C_in, H, W]`, `w` `[C_out, C_in, k, k]` → `[B, C_out, H', W']` with `H' = (H + 2·padding − k)/stride + 1`
 /// (no bias).
 pub fn conv2d(x: &Tensor, w: &Tensor, padding: usize, stride: usize) -> Result<Tensor> {
+    let y = conv2d_uncounted(x, w, padding, stride)?;
+    // Every output element is a dot product over C_in·k·k taps.
+    let (_, c_in, k, _) = w.dims4()?;
+    crate::flops::product(2.0 * (y.elem_count() * c_in * k * k) as f64, x, w);
+    Ok(y)
+}
+
+fn conv2d_uncounted(x: &Tensor, w: &Tensor, padding: usize, stride: usize) -> Result<Tensor> {
     if im2col_applies(x, w) {
         let (_, c_in, k, _) = w.dims4()?;
         if let Some(g) = Geom::conv(x.dims4()?, k, stride, padding).filter(|g| g.c == c_in) {
@@ -35,6 +43,19 @@ pub fn conv2d(x: &Tensor, w: &Tensor, padding: usize, stride: usize) -> Result<T
 /// `x` `[B, C_in, h, w]`, `w` `[C_in, C_out, k, k]` → `[B, C_out, H, W]` with `H = (h − 1)·stride − 2·padding + k`
 /// (no bias, no output padding).
 pub fn conv_transpose2d(x: &Tensor, w: &Tensor, padding: usize, stride: usize) -> Result<Tensor> {
+    let y = conv_transpose2d_uncounted(x, w, padding, stride)?;
+    // Every input element is scattered over C_out·k·k taps.
+    let (_, c_out, k, _) = w.dims4()?;
+    crate::flops::product(2.0 * (x.elem_count() * c_out * k * k) as f64, x, w);
+    Ok(y)
+}
+
+fn conv_transpose2d_uncounted(
+    x: &Tensor,
+    w: &Tensor,
+    padding: usize,
+    stride: usize,
+) -> Result<Tensor> {
     if im2col_applies(x, w) {
         let (c_in, c_out, k, _) = w.dims4()?;
         let (b, c, h, wd) = x.dims4()?;

@@ -2,6 +2,7 @@
 //! training step never transposes or copies weights (candle-nn's Linear keeps `[out, in]` and multiplies by
 //! a strided transpose).
 
+use super::affine_op::Affine;
 use super::params::{Init, Params};
 use crate::error::Result;
 use candle_core::{CpuStorage, DType, Device, Layout, Shape, Tensor};
@@ -42,12 +43,30 @@ impl Linear {
     /// `x`: `[B, in]` → `[B, out]`. Strided inputs (e.g. a `narrow`ed posterior mean) are made contiguous
     /// first: CUDA's matmul rejects them; for contiguous inputs this is free.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.contiguous()?.matmul(&self.weight)?;
+        let x = x.contiguous()?;
+        if let Some(b) = &self.bias {
+            if affine_applies(&x, &self.weight, b) {
+                let (n, d_in) = x.dims2()?;
+                let flops = 2.0 * (n * d_in * self.weight.dim(1)?) as f64;
+                crate::flops::product(flops, &x, &self.weight);
+                return Ok(x.apply_op3(&self.weight.contiguous()?, &b.contiguous()?, Affine)?);
+            }
+        }
+        let y = crate::flops::matmul(&x, &self.weight)?;
         Ok(match &self.bias {
             Some(b) => add_bias(&y, b)?,
             None => y,
         })
     }
+}
+
+/// f32 matrices on the CPU take the one-op affine map.
+fn affine_applies(x: &Tensor, w: &Tensor, b: &Tensor) -> bool {
+    matches!(x.device(), Device::Cpu)
+        && [x, w, b].iter().all(|t| t.dtype() == DType::F32)
+        && x.rank() == 2
+        && w.rank() == 2
+        && b.rank() == 1
 }
 
 /// `y + b` with the bias broadcast over rows: `y` `[B, out]` with `b` `[out]`, or `y` `[n, B, out]` with `b`
@@ -118,7 +137,7 @@ impl candle_core::CustomOp2 for AddBias {
 
 /// The bias gradient: the rows of each group summed in order from zero (the same f32 additions, in the same
 /// order, as candle's `sum_keepdim` over the broadcast axis). Holds the bias' element count.
-struct SumRows(usize);
+pub(super) struct SumRows(pub(super) usize);
 
 impl candle_core::CustomOp1 for SumRows {
     fn name(&self) -> &'static str {

@@ -1,6 +1,7 @@
 //! Building blocks with parameters: a seeded, path-scoped parameter store, linear layers, MLP and conv stacks.
 
 mod activation;
+mod affine_op;
 mod batch_norm;
 mod channel_bias;
 mod conv;
@@ -16,6 +17,7 @@ mod pixel_norm;
 mod resample;
 mod self_attention;
 mod spectral_norm;
+mod strided_gemm;
 
 pub use activation::Activation;
 pub use batch_norm::{BatchNorm, TrainMode};

@@ -96,7 +96,7 @@ impl ParallelMlp {
         let last = self.layers.len() - 1;
         let mut h = x.clone();
         for (i, (_, b)) in self.layers.iter().enumerate() {
-            h = super::linear::add_bias(&h.matmul(&self.weight(i)?)?, b)?;
+            h = super::linear::add_bias(&crate::flops::matmul(&h, &self.weight(i)?)?, b)?;
             if i < last {
                 h = self.activation.apply(&h)?;
             }

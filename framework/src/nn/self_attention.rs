@@ -58,11 +58,11 @@ impl SelfAttention {
         let theta = theta.reshape((b, theta.dim(1)?, n))?;
         // [B, n, m]: position i's weights over the pooled positions.
         let attn = candle_nn::ops::softmax(
-            &theta.transpose(1, 2)?.matmul(&pooled(&self.phi)?)?,
+            &crate::flops::matmul(&theta.transpose(1, 2)?, &pooled(&self.phi)?)?,
             D::Minus1,
         )?;
         let g = pooled(&self.g)?;
-        let attn_g = g.matmul(&attn.transpose(1, 2)?)?;
+        let attn_g = crate::flops::matmul(&g, &attn.transpose(1, 2)?)?;
         let attn_g = attn_g.reshape((b, attn_g.dim(1)?, h, w))?;
         let o = self.out.forward(&attn_g, update)?;
         Ok((x + o.broadcast_mul(&self.sigma.reshape((1, 1, 1, 1))?)?)?)

@@ -65,7 +65,7 @@ impl SnLinear {
 
     pub fn forward(&self, x: &Tensor, update: bool) -> Result<Tensor> {
         let w = self.sn.apply(&self.weight, update)?;
-        add_bias(&x.contiguous()?.matmul(&w)?, &self.bias)
+        add_bias(&crate::flops::matmul(&x.contiguous()?, &w)?, &self.bias)
     }
 }
 

@@ -263,6 +263,7 @@ impl AdamW {
                     got: format!("{:?}", grad.dims()),
                 });
             }
+            crate::flops::add(crate::flops::ADAMW_FLOPS_PER_PARAM * grad.elem_count() as f64);
             match &mut p.moments {
                 Moments::Host { m, v } => fused_step(&p.var, grad, m, v, &k)?,
                 Moments::Tensor { m, v } => tensor_step(&p.var, grad, m, v, &k)?,
