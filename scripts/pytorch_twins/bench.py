@@ -40,10 +40,12 @@ def main():
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--optimizer", choices=["best", "adam", "adam-fused"], default="best")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda: where parameters and batches live")
     args = ap.parse_args()
     if args.steps < 1 or args.warmup < 0 or args.threads < 1:
         ap.error("--steps and --threads must be >= 1, --warmup >= 0")
     torch.set_num_threads(args.threads)
+    torch.set_default_device(args.device)
 
     fused = {"best": [False, True], "adam": [False], "adam-fused": [True]}[args.optimizer]
     if True in fused and not fused_adam_available():
@@ -61,6 +63,7 @@ def main():
         "steps": args.steps,
         "warmup": args.warmup,
         "torch": torch.__version__,
+        "device": args.device,
     }
     if len(results) > 1:
         line["samples_per_sec_by_optimizer"] = {r[1]["optimizer"]: r[1]["samples_per_sec"] for r in results}

@@ -114,12 +114,15 @@ def time_steps(step, batches, warmup, steps):
 
     Batches are made before timing and cycled, so the timed loop is the training step alone.
     """
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     for i in range(warmup):
         step(batches[i % len(batches)])
+    sync()
     times = []
     for i in range(steps):
         t0 = time.perf_counter()
         step(batches[i % len(batches)])
+        sync()  # GPU work is queued: time it to completion, as `carve bench --device cuda` does
         times.append(time.perf_counter() - t0)
     return times
 
