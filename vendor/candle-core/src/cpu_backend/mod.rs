@@ -1478,7 +1478,13 @@ impl Map2 for MatMul {
         let dst_rs = dst_strides[0];
         let dst_cs = dst_strides[1];
 
-        let mut dst = vec![T::zero(); b * m * n];
+        // carve: gemm (read_dst = false) writes every element, so the output needs no zero fill; only an
+        // empty inner dimension leaves it to us.
+        let mut dst: Vec<T> = if k == 0 {
+            vec![T::zero(); b * m * n]
+        } else {
+            Vec::with_capacity(b * m * n)
+        };
         let num_threads = crate::utils::get_num_threads();
         let parallelism = if num_threads > 1 {
             Parallelism::Rayon(num_threads)
@@ -1502,13 +1508,14 @@ impl Map2 for MatMul {
         for step in 0..b {
             let lhs_p = &lhs[step * a_skip..];
             let rhs_p = &rhs[step * b_skip..];
-            let dst_p = &mut dst[step * c_skip..];
+            // carve: a pointer, not a slice: dst is still empty (its length is set after the gemms).
+            let dst_p = dst.as_mut_ptr().wrapping_add(step * c_skip);
             unsafe {
                 gemm(
                     /* m: usize = */ m,
                     /* n: usize = */ n,
                     /* k: usize = */ k,
-                    /* dst: *mut T = */ dst_p.as_mut_ptr(),
+                    /* dst: *mut T = */ dst_p,
                     /* dst_cs: isize = */ dst_cs as isize,
                     /* dst_rs: isize = */ dst_rs as isize,
                     /* read_dst: bool = */ false,
@@ -1527,6 +1534,8 @@ impl Map2 for MatMul {
                 )
             }
         }
+        // SAFETY: with k > 0 the gemm calls above wrote all b·m·n elements (the batches tile dst exactly).
+        unsafe { dst.set_len(b * m * n) };
         Ok(dst)
     }
 
@@ -1569,7 +1578,13 @@ impl Map2 for MatMul {
             Err(self.striding_error(lhs_l, rhs_l, "non-contiguous lhs"))?
         };
 
-        let mut dst = vec![T::zero(); b * m * n];
+        // carve: gemm (read_dst = false) writes every element, so the output needs no zero fill; only an
+        // empty inner dimension leaves it to us.
+        let mut dst: Vec<T> = if k == 0 {
+            vec![T::zero(); b * m * n]
+        } else {
+            Vec::with_capacity(b * m * n)
+        };
         match T::DTYPE {
             DType::F16 => {
                 crate::bail!("the accelerate backend does not support f16 matmul")
@@ -1660,7 +1675,13 @@ impl Map2 for MatMul {
             Err(self.striding_error(lhs_l, rhs_l, "non-contiguous lhs"))?
         };
 
-        let mut dst = vec![T::zero(); b * m * n];
+        // carve: gemm (read_dst = false) writes every element, so the output needs no zero fill; only an
+        // empty inner dimension leaves it to us.
+        let mut dst: Vec<T> = if k == 0 {
+            vec![T::zero(); b * m * n]
+        } else {
+            Vec::with_capacity(b * m * n)
+        };
         match T::DTYPE {
             DType::F16 => {
                 for step in 0..b {
