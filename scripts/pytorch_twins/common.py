@@ -98,6 +98,19 @@ def make_adam(params, fused, **kw):
     return torch.optim.Adam(params, fused=fused, **kw)
 
 
+def image_vae_step(model, fused, lr, batch, shape):
+    """The (step, batches) pair of a VAE whose `loss(x)` is its whole objective, on random images in [0, 1]."""
+    opt = make_adam(model.parameters(), fused, lr=lr)
+    batches = [torch.rand(batch, *shape) for _ in range(2)]
+
+    def step(x):
+        opt.zero_grad(set_to_none=True)
+        model.loss(x).backward()
+        opt.step()
+
+    return step, batches
+
+
 def fused_adam_available():
     """Whether this torch build runs `Adam(fused=True)` on CPU tensors."""
     try:

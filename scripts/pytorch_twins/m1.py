@@ -8,7 +8,7 @@ method: the generic ELBO with a StdNormal prior and an Independent causal layer)
 import torch
 import torch.nn as nn
 
-from common import bernoulli_nll, gaussian_head, kl_std_normal, make_adam, mlp
+from common import bernoulli_nll, gaussian_head, image_vae_step, kl_std_normal, mlp
 
 CONFIG = "configs/betavae/pendulum.ron"
 BATCH = 64
@@ -33,13 +33,4 @@ class BetaVae(nn.Module):
 
 
 def build(fused):
-    model = BetaVae()
-    opt = make_adam(model.parameters(), fused, lr=LR)
-    batches = [torch.rand(BATCH, *SHAPE) for _ in range(2)]
-
-    def step(x):
-        opt.zero_grad(set_to_none=True)
-        model.loss(x).backward()
-        opt.step()
-
-    return step, batches
+    return image_vae_step(BetaVae(), fused, LR, BATCH, SHAPE)

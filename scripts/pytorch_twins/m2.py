@@ -9,7 +9,7 @@ batch 64.
 import torch
 import torch.nn as nn
 
-from common import bernoulli_nll, gaussian_head, kl_std_normal, make_adam
+from common import bernoulli_nll, gaussian_head, image_vae_step, kl_std_normal
 
 CONFIG = "configs/vae/pendulum_conv64.ron"
 BATCH = 64
@@ -66,13 +66,4 @@ class ConvVae(nn.Module):
 
 
 def build(fused):
-    model = ConvVae()
-    opt = make_adam(model.parameters(), fused, lr=LR)
-    batches = [torch.rand(BATCH, *SHAPE) for _ in range(2)]
-
-    def step(x):
-        opt.zero_grad(set_to_none=True)
-        model.loss(x).backward()
-        opt.step()
-
-    return step, batches
+    return image_vae_step(ConvVae(), fused, LR, BATCH, SHAPE)
