@@ -84,15 +84,16 @@ pub fn dci(data: &Columns, cfg: &DlibConfig) -> DciResult {
         .par_iter()
         .zip(&split.test_labels)
         .map(|(ytr, yte)| {
-            let model = GradientBoosting::fit(&split.train_codes, ytr);
-            let acc = |x: &[Vec<f64>], y: &[usize]| {
-                let p = model.predict(x);
+            // the training labels come with the fit (the same as predicting the training codes)
+            let (model, train_pred) =
+                GradientBoosting::fit_with_train_predictions(&split.train_codes, ytr);
+            let acc = |p: &[usize], y: &[usize]| {
                 p.iter().zip(y).filter(|(a, b)| a == b).count() as f64 / y.len() as f64
             };
             (
                 model.importances.iter().map(|v| v.abs()).collect(),
-                acc(&split.train_codes, ytr),
-                acc(&split.test_codes, yte),
+                acc(&train_pred, ytr),
+                acc(&model.predict(&split.test_codes), yte),
             )
         })
         .collect();
