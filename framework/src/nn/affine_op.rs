@@ -6,6 +6,7 @@
 
 use super::linear::SumRows;
 use super::strided_gemm::{gemm, Mat};
+use crate::cpu::if_tracked;
 use candle_core::{CpuStorage, Layout, Shape, Tensor};
 use gemm::Parallelism;
 
@@ -80,13 +81,10 @@ impl candle_core::CustomOp3 for Affine {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let tracked = |t: &Tensor, g: &dyn Fn() -> candle_core::Result<Tensor>| {
-            t.track_op().then(g).transpose()
-        };
         Ok((
-            tracked(x, &|| grad.matmul(&w.t()?))?,
-            tracked(w, &|| x.t()?.matmul(&grad))?,
-            tracked(b, &|| grad.apply_op1_no_bwd(&SumRows(b.elem_count())))?,
+            if_tracked(x, || grad.matmul(&w.t()?))?,
+            if_tracked(w, || x.t()?.matmul(&grad))?,
+            if_tracked(b, || grad.apply_op1_no_bwd(&SumRows(b.elem_count())))?,
         ))
     }
 }

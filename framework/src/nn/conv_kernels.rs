@@ -23,6 +23,7 @@
 
 use super::im2col::Geom;
 use super::strided_gemm::{gemm, Mat};
+use crate::cpu::if_tracked;
 use candle_core::{CpuStorage, Layout, Shape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -301,18 +302,6 @@ fn dim1(op: &str, l: &Layout) -> candle_core::Result<usize> {
     match l.dims() {
         [_, o, _, _] => Ok(*o),
         d => candle_core::bail!("{op}: expected a rank-4 tensor, got shape {d:?}"),
-    }
-}
-
-/// `Some(grad)` if `arg` needs a gradient.
-fn if_tracked(
-    arg: &Tensor,
-    grad: impl FnOnce() -> candle_core::Result<Tensor>,
-) -> candle_core::Result<Option<Tensor>> {
-    if arg.track_op() {
-        grad().map(Some)
-    } else {
-        Ok(None)
     }
 }
 
