@@ -22,10 +22,12 @@ pub mod nn;
 pub mod optim;
 pub mod oracle;
 pub mod registry;
+pub mod report;
 pub mod requirements;
 pub mod rng;
 pub mod runtime;
 pub mod scm;
+pub mod sweep;
 pub mod train;
 pub mod viz;
 

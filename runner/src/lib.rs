@@ -16,6 +16,8 @@
 //! `carve-plugins` has) or write `use my_plugin as _;`.
 
 mod commands;
+mod report_command;
+mod sweep_command;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -148,6 +150,11 @@ enum Command {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// Run a sweep: a base config × a grid (and/or zip) of overrides × seeds, each run in its own directory,
+    /// in parallel here or as a Slurm job array. Resumable: finished runs are skipped, interrupted ones resume.
+    Sweep(sweep_command::SweepArgs),
+    /// Tables (Markdown, CSV) and plots of runs: one row per configuration, seeds folded into mean ± sd.
+    Report(report_command::ReportArgs),
     /// Latent traversal grid of a trained run: one labelled row per latent, the swept values over the columns.
     Traverse {
         run_dir: PathBuf,
@@ -172,12 +179,14 @@ enum Command {
 /// command line of the process, and exits with status 1 after printing the error, if any.
 pub fn main() {
     let cli = Cli::parse();
-    // Before the thread pool exists: `bench --threads T` sizes it (and gemm's split) to T.
-    if let Command::Bench {
-        threads: Some(t), ..
-    } = &cli.command
-    {
-        std::env::set_var("RAYON_NUM_THREADS", t.max(&1).to_string());
+    // Before the thread pool exists: `bench --threads T` (and a sweep's single run) sizes it and gemm's split.
+    let threads = match &cli.command {
+        Command::Bench { threads, .. } => *threads,
+        Command::Sweep(args) => args.threads_of_this_process(),
+        _ => None,
+    };
+    if let Some(t) = threads {
+        std::env::set_var("RAYON_NUM_THREADS", t.max(1).to_string());
     }
     carve::runtime::init_cpu();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -247,5 +256,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             range,
             device,
         } => commands::traverse(&run_dir, &out, index, steps, range, &device),
+        Command::Sweep(args) => sweep_command::sweep(args),
+        Command::Report(args) => report_command::report(args),
     }
 }

@@ -13,7 +13,7 @@ mod overrides;
 mod tree;
 mod validate;
 
-pub use overrides::apply_override;
+pub use overrides::{apply_override, Assignment};
 pub use validate::{check_metrics, check_run};
 
 use crate::data::{DatasetConfig, Split};
@@ -169,17 +169,23 @@ impl Experiment {
     /// Reads a config file (UTF-8; a leading byte-order mark is skipped, as some editors write one), resolves
     /// its `extends` chain and applies `--set` overrides.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        Self::load_assigned(path, &parse_assignments(overrides)?)
+    }
+
+    /// [`Experiment::load`] with edits already read (a sweep's values).
+    pub fn load_assigned(path: &Path, edits: &[Assignment]) -> Result<Self> {
         let text = read_text(path)?;
-        Self::parse_file(&text, &path.display().to_string(), path, overrides)
+        Self::parse_file(&text, &path.display().to_string(), path, edits)
     }
 
     /// Parses RON text and checks it ([`Experiment::check`]); `origin` names it in error messages and is the
     /// path an `extends` in it is relative to.
     pub fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<Self> {
-        Self::parse_file(text, origin, Path::new(origin), overrides)
+        let edits = parse_assignments(overrides)?;
+        Self::parse_file(text, origin, Path::new(origin), &edits)
     }
 
-    fn parse_file(text: &str, origin: &str, file: &Path, overrides: &[String]) -> Result<Self> {
+    fn parse_file(text: &str, origin: &str, file: &Path, overrides: &[Assignment]) -> Result<Self> {
         let exp = resolve(text, origin, file, &mut Vec::new())?;
         let exp = if overrides.is_empty() {
             exp
@@ -331,33 +337,44 @@ fn extend(
     tree::from_tree(&tree).map_err(|e| fail(origin, describe_serde_error(&e)))
 }
 
+/// RON text as the JSON tree configs are edited in (enum and component names kept; see `tree`).
+pub fn parse_tree(text: &str) -> std::result::Result<Value, ron::error::SpannedError> {
+    tree::parse(text)
+}
+
+fn parse_assignments(overrides: &[String]) -> Result<Vec<Assignment>> {
+    overrides.iter().map(|o| Assignment::parse(o)).collect()
+}
+
 /// `exp` with `overrides` applied in order. A value the config cannot take is blamed on the first override after
 /// which the config no longer reads back.
-fn apply_overrides(exp: &Experiment, overrides: &[String]) -> Result<Experiment> {
+fn apply_overrides(exp: &Experiment, overrides: &[Assignment]) -> Result<Experiment> {
     let mut value = serde_json::to_value(exp).map_err(|e| Error::msg(e.to_string()))?;
     let mut states = Vec::with_capacity(overrides.len());
     for o in overrides {
-        let key = o.split('=').next().unwrap_or("").trim();
-        let mut segments = key.split('.');
+        let mut segments = o.path.split('.');
         if segments.next() == Some("eval") {
             if let Some(message) = segments.next().and_then(removed_eval_key) {
                 return Err(Error::Config {
-                    location: format!("--set {o}"),
+                    location: o.origin.clone(),
                     message,
                 });
             }
         }
-        apply_override(&mut value, o)?;
+        o.apply(&mut value)?;
         states.push(value.clone());
     }
     tree::from_tree(&value).map_err(|e| {
         let culprit = states
             .into_iter()
             .position(|v| tree::from_tree::<Experiment>(&v).is_err())
-            .map(|i| overrides[i].clone())
-            .unwrap_or_else(|| overrides.join(" --set "));
+            .map(|i| overrides[i].origin.clone())
+            .unwrap_or_else(|| {
+                let all: Vec<&str> = overrides.iter().map(|o| o.origin.as_str()).collect();
+                all.join(" ")
+            });
         Error::Config {
-            location: format!("--set {culprit}"),
+            location: culprit,
             message: describe_serde_error(&e),
         }
     })

@@ -6,36 +6,64 @@ use crate::error::{Error, Result};
 use crate::eval_context::MetricEntry;
 use serde_json::Value;
 
-pub fn apply_override(root: &mut Value, assignment: &str) -> Result<()> {
-    let err = |message: String| Error::Config {
-        location: format!("--set {assignment}"),
-        message,
-    };
-    let (path, raw) = assignment
-        .split_once('=')
-        .ok_or_else(|| err("expected KEY.PATH=VALUE".into()))?;
-    let value = parse_value(raw.trim()).map_err(err)?;
-    if path.trim().is_empty() {
-        return Err(err("empty key: expected KEY.PATH=VALUE".into()));
+/// One edit of a config tree: the value at a dotted path. `--set` text and a sweep's values both become one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Assignment {
+    /// Dotted path, e.g. `model.encoder.hidden`.
+    pub path: String,
+    pub value: Value,
+    /// How error messages name the edit: `--set model.beta=4`, or a sweep axis.
+    pub origin: String,
+}
+
+impl Assignment {
+    /// `KEY.PATH=VALUE` as `--set` takes it (VALUE read as RON, see [`parse_value`]).
+    pub fn parse(assignment: &str) -> Result<Self> {
+        let origin = format!("--set {assignment}");
+        let err = |message: String| Error::Config {
+            location: origin.clone(),
+            message,
+        };
+        let (path, raw) = assignment
+            .split_once('=')
+            .ok_or_else(|| err("expected KEY.PATH=VALUE".into()))?;
+        let value = parse_value(raw.trim()).map_err(err)?;
+        Ok(Self {
+            path: path.trim().to_string(),
+            value,
+            origin,
+        })
     }
-    let keys: Vec<&str> = path.trim().split('.').collect();
+
+    /// Writes the value into `root`, stepping through component maps.
+    pub fn apply(&self, root: &mut Value) -> Result<()> {
+        set_value(root, &self.path, self.value.clone()).map_err(|message| Error::Config {
+            location: self.origin.clone(),
+            message,
+        })
+    }
+}
+
+/// Applies one `KEY.PATH=VALUE` to `root`.
+pub fn apply_override(root: &mut Value, assignment: &str) -> Result<()> {
+    Assignment::parse(assignment)?.apply(root)
+}
+
+/// Sets the value at a dotted `path` of `root`; the message says which segment failed.
+fn set_value(root: &mut Value, path: &str, value: Value) -> std::result::Result<(), String> {
+    if path.is_empty() {
+        return Err("empty key: expected KEY.PATH=VALUE".into());
+    }
+    let keys: Vec<&str> = path.split('.').collect();
     if keys.iter().any(|k| k.is_empty()) {
-        return Err(err(format!(
-            "`{}` has an empty segment between dots",
-            path.trim()
-        )));
+        return Err(format!("`{path}` has an empty segment between dots"));
     }
     let mut node = root;
     for (i, key) in keys.iter().enumerate() {
-        let last = i + 1 == keys.len();
-        node =
-            step_into(node, key).map_err(|m| err(format!("at `{}`: {m}", keys[..=i].join("."))))?;
-        if last {
-            *node = value;
-            return Ok(());
-        }
+        node = step_into(node, key).map_err(|m| format!("at `{}`: {m}", keys[..=i].join(".")))?;
     }
-    Err(err("empty key".into()))
+    *node = value;
+    Ok(())
 }
 
 /// Finds `key` in `node`, looking through a single-entry component map if needed.
