@@ -23,7 +23,7 @@ pub use slurm::{submit, SlurmOptions};
 pub use spec::{Axis, RunSpec, Sweep};
 
 use crate::error::{Error, Result};
-use crate::train::Session;
+use crate::train::{RunLock, Session};
 use candle_core::Device;
 use std::path::{Path, PathBuf};
 
@@ -107,7 +107,12 @@ pub fn status_table(sweep: &Sweep, out: &Path) -> Result<String> {
         if killed {
             status = Status::Failed;
         }
-        let status = format!("{status:?}").to_lowercase();
+        let mut status = format!("{status:?}").to_lowercase();
+        // "running" with nobody holding the run's lock: its process died (a local sweep stopped by Ctrl-C).
+        let dir = out.join(manifest::RUNS_DIR).join(&run.name);
+        if status == "running" && task.is_none() && dir.is_dir() && RunLock::acquire(&dir).is_ok() {
+            status = "stopped".into();
+        }
         *counts.entry(status.clone()).or_default() += 1;
         let slurm = match (entry.and_then(|e| e.slurm_job.as_ref()), task) {
             (Some(id), Some(s)) if s.exit_code.is_empty() => format!("{id} {}", s.state),
