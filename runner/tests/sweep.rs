@@ -2,26 +2,11 @@
 //! going, skipping finished runs, resuming a killed one, shards, and a metric the data cannot support caught
 //! before any run starts. Each run is a second-long mechanism-sparsity job on small synthetic data.
 
+mod common;
+
+use common::{carve, text};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn carve(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_carve"));
-    cmd.args(args).env("RUST_LOG", "info");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run carve")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// A sweep of the sparsity config at a few seconds a run; `axes` is the sweep file's text after `set`.
 fn sweep_file(dir: &Path, name: &str, extra_set: &str, axes: &str) -> PathBuf {

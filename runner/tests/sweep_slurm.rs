@@ -6,30 +6,16 @@
 //! step-10 checkpoint; Slurm records those tasks as failed, `--rerun-failed` submits only them, and they resume
 //! and finish. Then every run's summary and the aggregated report are checked.
 
+mod common;
+
+use common::{carve, text};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn carve(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_carve"));
-    cmd.args(args).env("RUST_LOG", "info");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run carve")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// Starts the local cluster; `None` (after printing why) where Slurm cannot be had on this machine.
