@@ -53,7 +53,8 @@ pub struct InterventionEvalConfig {
     pub values: usize,
     /// Largest error (factor units = label units) that counts as accurate.
     pub tolerance: f32,
-    /// Where the regressor is cached (default: `<run>/oracle`; the `CARVE_ORACLE_CACHE` variable overrides both).
+    /// Where the regressor is cached (default: `<run>/oracle`, or a sweep's `OUT/oracle`; the `CARVE_ORACLE_CACHE`
+    /// variable overrides both).
     pub cache_dir: Option<PathBuf>,
     pub regressor: RegressorConfig,
     /// How do() values are converted from factor units into the model's node units.
@@ -253,11 +254,16 @@ fn to_rows(t: &Tensor) -> Result<Vec<f32>> {
     Ok(t.flatten_all()?.to_vec1::<f32>()?)
 }
 
+/// The cache a sweep gives its runs (`OUT/oracle`), so that they train one regressor between them: used when
+/// neither `CARVE_ORACLE_CACHE` nor the config's `cache_dir` names one.
+pub const SWEEP_CACHE_ENV: &str = "CARVE_SWEEP_ORACLE_CACHE";
+
 /// The regressor for the run's data, from the cache or trained now.
 pub fn regressor_for(ctx: &EvalContext, cfg: &InterventionEvalConfig) -> Result<FactorRegressor> {
     let dir = std::env::var_os("CARVE_ORACLE_CACHE")
         .map(PathBuf::from)
         .or_else(|| cfg.cache_dir.clone())
+        .or_else(|| std::env::var_os(SWEEP_CACHE_ENV).map(PathBuf::from))
         .unwrap_or_else(|| ctx.run_dir.join("oracle"));
     let data_key = serde_json::to_string(ctx.data_config)
         .map_err(|e| Error::msg(format!("cannot serialise the data config: {e}")))?;

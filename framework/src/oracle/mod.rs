@@ -4,5 +4,7 @@
 mod intervention;
 mod regressor;
 
-pub use intervention::{intervention_accuracy, regressor_for, Calibration, InterventionEvalConfig};
+pub use intervention::{
+    intervention_accuracy, regressor_for, Calibration, InterventionEvalConfig, SWEEP_CACHE_ENV,
+};
 pub use regressor::{cache_key, FactorRegressor, RegressorConfig};

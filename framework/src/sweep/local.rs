@@ -6,7 +6,9 @@
 use super::manifest::{self, Manifest, Status};
 use super::run_one::{is_finished, run_dir};
 use super::spec::Sweep;
+use super::ORACLE_DIR;
 use crate::error::{Error, IoContext, Result};
+use crate::oracle::SWEEP_CACHE_ENV;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -183,6 +185,7 @@ fn spawn(
         .args(["--threads", &opts.threads.to_string()])
         .args(["--device", &opts.device, "--quiet"])
         .env("RAYON_NUM_THREADS", opts.threads.to_string())
+        .env(SWEEP_CACHE_ENV, out.join(ORACLE_DIR))
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(err_log)

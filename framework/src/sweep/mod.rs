@@ -4,6 +4,7 @@
 //! OUT/sweep.json              every run: index, name, overrides, status, exit reason, Slurm task
 //! OUT/runs/<run name>/        a run directory (config.ron, checkpoint/, summary.json, ...) and its carve.log
 //! OUT/slurm/array-N.sbatch    the job arrays submitted; Slurm's own output in OUT/slurm/<job>_<task>.out
+//! OUT/oracle/                 the intervention metric's factor regressor, trained once for all runs
 //! ```
 //!
 //! Every run, local or on Slurm, is `carve sweep SWEEP --run-index I` ([`run_one`]): a finished run is
@@ -26,6 +27,9 @@ use crate::error::{Error, Result};
 use crate::train::{RunLock, Session};
 use candle_core::Device;
 use std::path::{Path, PathBuf};
+
+/// The runs' shared cache of the intervention metric's factor regressor, in the sweep's folder.
+pub const ORACLE_DIR: &str = "oracle";
 
 /// The default folder of a sweep: `runs/<sweep name>`.
 pub fn default_out(sweep: &Sweep) -> PathBuf {

@@ -5,6 +5,7 @@
 use super::manifest::{self, Manifest, Status, Submission};
 use super::spec::Sweep;
 use crate::error::{Error, IoContext, Result};
+use crate::oracle::SWEEP_CACHE_ENV;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -155,6 +156,10 @@ fn script(sweep: &Sweep, out: &Path, array: &str, opts: &SlurmOptions) -> Result
         quote(&runs)
     );
     s += "export RAYON_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"\n";
+    s += &format!(
+        "export {SWEEP_CACHE_ENV}={}\n",
+        quote(&out_abs.join(super::ORACLE_DIR))
+    );
     let set: String = sweep
         .extra_set
         .iter()
