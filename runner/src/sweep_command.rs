@@ -78,6 +78,16 @@ fn cores() -> usize {
 }
 
 pub fn sweep(args: SweepArgs) -> Result<()> {
+    for (flag, value) in [
+        ("--jobs", args.jobs),
+        ("--threads", args.threads),
+        ("--cpus-per-task", args.cpus_per_task),
+        ("--array-parallelism", args.array_parallelism),
+    ] {
+        if value == Some(0) {
+            bail!("{flag} 0: give at least 1");
+        }
+    }
     let sweep = Sweep::load(&args.sweep, &args.set)?;
     let out = args
         .out

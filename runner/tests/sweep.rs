@@ -191,3 +191,70 @@ fn shards_dry_runs_and_unsupported_metrics() {
     );
     assert!(!bad_out.exists(), "nothing is written before the check");
 }
+
+#[test]
+fn bad_sweep_input_gets_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = sweep_file(tmp.path(), "good", "", "seeds: [1],");
+    let write = |name: &str, text: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let cases = [
+        (
+            vec![
+                "sweep".into(),
+                good.display().to_string(),
+                "--jobs".into(),
+                "0".into(),
+            ],
+            "--jobs 0: give at least 1",
+        ),
+        (
+            vec![
+                "sweep".into(),
+                write("typo.ron", r#"(name: "t", base: "x.ron", sedes: [1])"#),
+            ],
+            "unknown field `sedes`",
+        ),
+        (
+            vec![
+                "sweep".into(),
+                write("nobase.ron", r#"(name: "t", base: "missing.ron")"#),
+            ],
+            "no config file at",
+        ),
+        (
+            vec![
+                "sweep".into(),
+                write("syntax.ron", "(name: \"t\",\n base: [)"),
+            ],
+            "syntax.ron:2:",
+        ),
+        (
+            vec![
+                "sweep".into(),
+                tmp.path().join("absent.ron").display().to_string(),
+            ],
+            "no such sweep file",
+        ),
+        (
+            vec![
+                "sweep".into(),
+                good.display().to_string(),
+                "--set".into(),
+                "train.stpes=3".into(),
+            ],
+            "did you mean `steps`",
+        ),
+    ];
+    for (args, needle) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = carve(&args, &[]);
+        let said = text(&out);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(said.contains(needle), "{args:?}: {said}");
+        assert!(!said.contains("panicked"), "{args:?}: {said}");
+    }
+}
