@@ -6,6 +6,7 @@ mod graph;
 pub mod image_folder;
 mod intervention;
 mod label_stats;
+pub mod mnist;
 pub mod pendulum;
 pub mod synthetic;
 
@@ -164,6 +165,12 @@ pub trait Dataset: Send + Sync {
     fn file_name(&self, row: usize) -> String {
         format!("{row:06}.png")
     }
+    /// The observations of `rows` as training step `step` sees them. Only data that redraw per step (MNIST's
+    /// dynamic binarisation) override it; [`Dataset::fill_observations`] stays fixed, for evaluation.
+    fn fill_observations_at(&self, rows: &[usize], step: usize, out: &mut Vec<f32>) {
+        let _ = step;
+        self.fill_observations(rows, out);
+    }
 }
 
 /// Gathers `rows` into a batch on `device`. `scratch` is reused between calls to avoid per-step allocation.
@@ -173,9 +180,33 @@ pub fn make_batch(
     device: &Device,
     scratch: &mut Vec<f32>,
 ) -> Result<Batch> {
+    gather_batch(data, rows, None, device, scratch)
+}
+
+/// [`make_batch`] for training step `step`: observations from [`Dataset::fill_observations_at`].
+pub fn make_batch_at(
+    data: &dyn Dataset,
+    rows: &[usize],
+    step: usize,
+    device: &Device,
+    scratch: &mut Vec<f32>,
+) -> Result<Batch> {
+    gather_batch(data, rows, Some(step), device, scratch)
+}
+
+fn gather_batch(
+    data: &dyn Dataset,
+    rows: &[usize],
+    step: Option<usize>,
+    device: &Device,
+    scratch: &mut Vec<f32>,
+) -> Result<Batch> {
     let spec = data.spec();
     scratch.clear();
-    data.fill_observations(rows, scratch);
+    match step {
+        Some(step) => data.fill_observations_at(rows, step, scratch),
+        None => data.fill_observations(rows, scratch),
+    }
     let mut shape = vec![rows.len()];
     shape.extend_from_slice(&spec.obs_shape);
     let x = Tensor::from_slice(scratch.as_slice(), shape, device)?;

@@ -18,7 +18,7 @@ pub use sampler::EpochSampler;
 pub use session::Session;
 
 use crate::config::Experiment;
-use crate::data::{make_batch, Split};
+use crate::data::{make_batch_at, Split};
 use crate::error::{Error, IoContext, Result};
 use crate::method::StepReport;
 use crate::rng::Rng;
@@ -235,7 +235,9 @@ pub fn train(exp: Option<Experiment>, opts: TrainOptions) -> Result<PathBuf> {
         let done = step + 1;
         session.method.set_lr_scale(tc.lr_schedule.scale(step));
         let rows = sampler.batch(step);
-        let batch = make_batch(session.data.as_ref(), rows, &session.device, &mut scratch)?;
+        // With the step, data that redraw per step (MNIST's dynamic binarisation) resume identically.
+        let (data, device) = (session.data.as_ref(), &session.device);
+        let batch = make_batch_at(data, rows, step, device, &mut scratch)?;
         let report = match session.method.train_step(&batch, step, &mut rng) {
             Err(Error::NonFinite { term, value, .. }) => {
                 let cause = format!("the loss term `{term}` is {value} at step {done}");
