@@ -101,10 +101,12 @@ fn reaches_the_targets(config: PathBuf) {
     assert!(metric(&s, "intervention_drift") < 1.0);
 }
 
-/// The reproduction targets from the shipped config, full length: seed 1 reaches intervention accuracy 0.95,
-/// drift 0.49, SHD 0 and MIC / TIC 99.8 / 95.1 (docs/results/causalvae.md).
+/// The reproduction targets from the shipped config, full length. Seed 1 gives drift 0.45, SHD 0 and MIC / TIC
+/// 99.8 / 95.0, but intervention accuracy 0.89, 0.01 short of the target (it was 0.95 before the fused linear
+/// layer changed the order of floating-point sums): this test fails until the config gains it back
+/// (docs/results/causalvae.md).
 #[test]
-#[ignore = "full reproduction: ~15 min on 2 cores"]
+#[ignore = "full reproduction: ~20 min on 2 cores"]
 fn full_run_reaches_the_targets() {
     reaches_the_targets(config());
 }
