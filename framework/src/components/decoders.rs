@@ -4,7 +4,7 @@ use super::encoders::{default_down_channels, default_fc};
 use super::{BuildContext, Decoder, DecoderConfig};
 use crate::dist::{learned_gaussian_nll, Likelihood, Reduction};
 use crate::error::Result;
-use crate::nn::{Activation, ConvUpStack, Linear, Mlp};
+use crate::nn::{Activation, ConvUpStack, Linear, Mlp, TrainMode};
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +22,9 @@ pub struct MlpDecoder {
     /// −log p(x|z) summed over the observed values (`Sum`, default) or averaged over them (`Mean`).
     #[serde(default, skip_serializing_if = "is_sum")]
     pub reduction: Reduction,
+    /// Batch norm after every hidden layer (not the output).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch_norm: bool,
 }
 
 fn is_sum(r: &Reduction) -> bool {
@@ -35,18 +38,19 @@ struct MlpDecoderModel {
     /// The learned log-variance of a `LearnedGaussian` likelihood, `[1]`.
     logvar: Option<Tensor>,
     reduction: Reduction,
+    mode: TrainMode,
 }
 
 #[typetag::serde(name = "Mlp")]
 impl DecoderConfig for MlpDecoder {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Decoder>> {
-        let mlp = Mlp::new(
-            &ctx.params,
-            ctx.latent_dim,
-            &self.hidden,
-            ctx.spec.obs_len(),
-            self.activation,
-        )?;
+        let mode = TrainMode::default();
+        let (d_in, d_out) = (ctx.latent_dim, ctx.spec.obs_len());
+        let mlp = if self.batch_norm {
+            Mlp::with_batch_norm(&ctx.params, d_in, &self.hidden, d_out, self.activation, &mode)?
+        } else {
+            Mlp::new(&ctx.params, d_in, &self.hidden, d_out, self.activation)?
+        };
         let logvar = self
             .likelihood
             .learned_logvar_init()
@@ -58,6 +62,7 @@ impl DecoderConfig for MlpDecoder {
             likelihood: self.likelihood.clone(),
             logvar,
             reduction: self.reduction,
+            mode,
         }))
     }
 }
@@ -87,6 +92,9 @@ impl Decoder for MlpDecoderModel {
     }
     fn mean(&self, params: &Tensor) -> Result<Tensor> {
         self.likelihood.mean(params)
+    }
+    fn set_training(&self, training: bool) {
+        self.mode.set(training);
     }
 }
 

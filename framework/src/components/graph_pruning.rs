@@ -250,6 +250,7 @@ mod tests {
             spec: &spec,
             latent_dim: 2,
             concepts: Default::default(),
+            layers: Default::default(),
         };
         let cfg = GraphPruning {
             at_step: 0,

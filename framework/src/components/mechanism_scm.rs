@@ -275,6 +275,7 @@ mod tests {
             spec: &spec,
             latent_dim: k,
             concepts: Default::default(),
+            layers: Default::default(),
         };
         MechanismScm::default().build(&ctx).unwrap()
     }

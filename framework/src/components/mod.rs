@@ -14,6 +14,8 @@ mod decoders;
 mod discriminator;
 mod encoders;
 mod graph_pruning;
+mod hierarchical;
+mod latent_layers;
 mod mechanism_scm;
 mod objectives;
 mod per_concept;
@@ -23,6 +25,7 @@ mod sagan;
 mod sagan_discriminator;
 mod scm_layer;
 mod small_discriminator;
+mod top_down;
 mod transition;
 
 pub use causal::{set_columns, Independent};
@@ -32,6 +35,8 @@ pub use decoders::{ConvDecoder, MlpDecoder};
 pub use discriminator::{Discriminator, DiscriminatorConfig};
 pub use encoders::{ConvEncoder, MlpEncoder, PosteriorVariance};
 pub use graph_pruning::GraphPruning;
+pub use hierarchical::{defaults as block_defaults, BlockSpec, BottomUp};
+pub use latent_layers::LatentLayers;
 pub use mechanism_scm::MechanismScm;
 pub use objectives::{DagPenalty, GraphSparsity, PriorKl, Reconstruction};
 pub use per_concept::{Background, BlockInput, Combine, PerConceptMlp};
@@ -41,6 +46,7 @@ pub use sagan::SaganGenerator;
 pub use sagan_discriminator::SaganDiscriminator;
 pub use scm_layer::{Scm, ScmLayer, ADJACENCY_GROUP};
 pub use small_discriminator::SmallDiscriminator;
+pub use top_down::TopDown;
 pub use transition::{GumbelMasked, MaskDraw, Transition, TransitionConfig, MASK_GROUP};
 
 use crate::data::{Batch, DataSpec};
@@ -62,6 +68,9 @@ pub struct BuildContext<'a> {
     pub latent_dim: usize,
     /// How the latents divide into concepts, set by the method (none unless it sets one).
     pub concepts: ConceptLayout,
+    /// How the latents divide into stochastic layers (flat unless the method sets them); decoders are built with
+    /// `latent_dim` set to the bottom layer's size, the part of z they read.
+    pub layers: LatentLayers,
 }
 
 impl BuildContext<'_> {
@@ -136,8 +145,23 @@ impl ForwardOutputs {
 pub use crate::data::Do;
 
 pub trait Encoder: Send {
-    /// `x`: `[B, ..obs_shape]` → posterior with `[B, latent_dim]` parameters.
+    /// `x`: `[B, ..obs_shape]` → posterior with `[B, latent_dim]` parameters (for a hierarchical encoder, its
+    /// conditionals along the deterministic pass through the means, as [`Encoder::sample`] without `rng`).
     fn encode(&self, x: &Tensor) -> Result<DiagGaussian>;
+    /// The posterior of `draws` copies of every row of `x` and one draw from it, `[B·draws, latent_dim]` with
+    /// each row's copies adjacent; its mean instead of a draw without `rng`. A flat encoder encodes once and
+    /// draws μ + σ·noise; a hierarchical one samples layer by layer, each layer's posterior conditioned on the
+    /// draw above it, so `posterior` stacks those conditionals and its density at the draw is log q(z | x).
+    fn sample(
+        &self,
+        x: &Tensor,
+        draws: usize,
+        rng: Option<&mut Rng>,
+    ) -> Result<(DiagGaussian, Tensor)> {
+        let q = self.encode(x)?.repeat_rows(draws)?;
+        let z = q.draw(rng)?;
+        Ok((q, z))
+    }
     /// Switches layers that behave differently in training and evaluation (batch norm: batch statistics and
     /// running-average updates, or the running averages). Components start in evaluation mode; a method
     /// switches to training only around its update step, so every other call evaluates. No-op by default.
@@ -188,6 +212,18 @@ pub trait Prior: Send {
     fn log_prob(&self, z: &Tensor) -> Result<Option<Tensor>> {
         let _ = z;
         Ok(None)
+    }
+    /// The prior of every latent unit at `z` `[B, latent_dim]` given the units it is conditioned on, as one
+    /// diagonal Gaussian: N(0, I) for a standard normal, the stacked p(zᵢ | zᵢ₊₁) of a hierarchical prior. With
+    /// the posterior's conditionals at the same draw it gives every unit's KL in closed form. `None` for priors
+    /// that are not Gaussian unit by unit.
+    fn conditionals(&self, z: &Tensor) -> Result<Option<DiagGaussian>> {
+        let _ = z;
+        Ok(None)
+    }
+    /// Training or evaluation mode, as [`Encoder::set_training`]. No-op by default.
+    fn set_training(&self, training: bool) {
+        let _ = training;
     }
 }
 

@@ -240,6 +240,7 @@ mod tests {
             spec: &spec,
             latent_dim: 2,
             concepts: Default::default(),
+            layers: Default::default(),
         };
         let err = GraphSparsity { weight: -1.0 }.build(&ctx).err().unwrap();
         assert!(err.to_string().contains("≥ 0"), "{err}");

@@ -425,6 +425,7 @@ mod tests {
             spec: &spec,
             latent_dim,
             concepts: layout,
+            layers: Default::default(),
         };
         PerConceptMlp {
             concepts,
@@ -449,6 +450,7 @@ mod tests {
             spec: &spec,
             latent_dim: 2,
             concepts: ConceptLayout::blocks(2, 2).unwrap(),
+            layers: Default::default(),
         };
         let cfg: PerConceptMlp =
             ron::from_str("(hidden: [3], likelihood: LearnedGaussian(init_logvar: -1.0))").unwrap();

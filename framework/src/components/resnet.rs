@@ -248,6 +248,7 @@ mod tests {
             spec: &spec,
             latent_dim: k,
             concepts: Default::default(),
+            layers: Default::default(),
         })
     }
 

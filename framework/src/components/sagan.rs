@@ -302,6 +302,7 @@ pub(crate) mod tests {
             spec: &spec,
             latent_dim: 5,
             concepts: Default::default(),
+            layers: Default::default(),
         })
     }
 
@@ -446,6 +447,7 @@ pub(crate) mod tests {
             spec: &spec,
             latent_dim: 6,
             concepts: Default::default(),
+            layers: Default::default(),
         })
         .unwrap();
         assert_eq!(trained_parameters(&varmap), 8_553_956);

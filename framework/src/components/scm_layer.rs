@@ -106,6 +106,7 @@ mod tests {
             spec: &spec,
             latent_dim: 3,
             concepts: Default::default(),
+            layers: Default::default(),
         };
         let layer = Scm::default().build(&ctx).unwrap();
         assert!(layer.graph().unwrap().is_some());
@@ -147,6 +148,7 @@ mod tests {
             spec: &bare,
             latent_dim: 3,
             concepts: Default::default(),
+            layers: Default::default(),
         };
         let err = Scm::default().build(&ctx).err().unwrap().to_string();
         assert!(err.contains("known causal graph"), "{err}");

@@ -259,6 +259,7 @@ mod tests {
             spec: &spec,
             latent_dim: latents,
             concepts: Default::default(),
+            layers: Default::default(),
         })
         .unwrap()
     }

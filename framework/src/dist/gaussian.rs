@@ -92,25 +92,36 @@ impl DiagGaussian {
         Ok((t.sum(D::Minus1)? * -0.5)?)
     }
 
-    /// Precision-weighted fusion of experts: σ² = (Σ σ_k⁻²)⁻¹, μ = σ² Σ σ_k⁻² μ_k.
-    pub fn fuse(experts: &[&DiagGaussian]) -> Result<DiagGaussian> {
-        let mut prec_sum: Option<Tensor> = None;
-        let mut weighted: Option<Tensor> = None;
-        for e in experts {
-            let prec = e.logvar.neg()?.exp()?;
-            let wm = (&prec * &e.mean)?;
-            prec_sum = Some(match prec_sum {
-                Some(p) => (p + prec)?,
-                None => prec,
-            });
-            weighted = Some(match weighted {
-                Some(w) => (w + wm)?,
-                None => wm,
-            });
+    /// A reparameterised draw, or the mean without `rng`.
+    pub fn draw(&self, rng: Option<&mut Rng>) -> Result<Tensor> {
+        match rng {
+            Some(rng) => self.rsample(rng),
+            None => Ok(self.mean.clone()),
         }
-        let prec = prec_sum.expect("fuse needs at least one expert");
-        let mean = (weighted.unwrap() / &prec)?;
-        DiagGaussian::new(mean, prec.log()?.neg()?)
+    }
+
+    /// Gaussians over consecutive blocks of the last axis joined into one (e.g. latent layers, bottom first).
+    pub fn concat(parts: &[DiagGaussian]) -> Result<DiagGaussian> {
+        let means: Vec<&Tensor> = parts.iter().map(|q| &q.mean).collect();
+        let vars = parts.iter().map(|q| q.var()).collect::<Result<Vec<_>>>()?;
+        let last = parts.first().map_or(1, |q| q.mean.rank().saturating_sub(1));
+        DiagGaussian::from_var(Tensor::cat(&means, last)?, Tensor::cat(&vars, last)?)
+    }
+
+    /// Each row repeated `n` times, the copies of a row adjacent: `[B, d]` → `[B·n, d]` (itself for n = 1).
+    pub fn repeat_rows(&self, n: usize) -> Result<DiagGaussian> {
+        if n == 1 {
+            return Ok(self.clone());
+        }
+        let rep = |t: &Tensor| -> Result<Tensor> {
+            let (b, d) = t.dims2()?;
+            Ok(t.unsqueeze(1)?.broadcast_as((b, n, d))?.reshape((b * n, d))?)
+        };
+        Ok(DiagGaussian {
+            mean: rep(&self.mean)?,
+            logvar: rep(&self.logvar)?,
+            var: self.var.as_ref().map(rep).transpose()?,
+        })
     }
 }
 
@@ -178,17 +189,18 @@ mod tests {
     }
 
     #[test]
-    fn fusing_one_expert_is_identity() {
-        let q = g(&[0.5, -1.0], &[0.2, -0.3]);
-        let f = DiagGaussian::fuse(&[&q]).unwrap();
-        let d = (f.mean - &q.mean)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        assert!(d < 1e-6);
+    fn repeated_rows_keep_each_row_together() {
+        let d = &Device::Cpu;
+        let q = DiagGaussian::from_var(
+            Tensor::new(&[[1f32, 2.0], [3.0, 4.0]], d).unwrap(),
+            Tensor::new(&[[0.5f32, 0.5], [2.0, 2.0]], d).unwrap(),
+        )
+        .unwrap();
+        let r = q.repeat_rows(3).unwrap();
+        let mean: Vec<Vec<f32>> = r.mean.to_vec2().unwrap();
+        assert_eq!(mean[2], vec![1.0, 2.0]);
+        assert_eq!(mean[3], vec![3.0, 4.0]);
+        let var: Vec<Vec<f32>> = r.var().unwrap().to_vec2().unwrap();
+        assert_eq!(var[5], vec![2.0, 2.0]);
     }
 }

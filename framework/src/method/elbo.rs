@@ -21,6 +21,10 @@ pub struct Elbo {
     /// (0: no concept layout, unless a part sets its own `concepts`).
     #[serde(default)]
     pub concepts: usize,
+    /// Sizes of the stochastic layers z₁…z_L of a hierarchical model, bottom first, adding up to `latent_dim`
+    /// (empty: one layer). The decoder reads z₁; hierarchical parts (e.g. `BottomUp`, `TopDown`) one block each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latents: Vec<usize>,
     pub encoder: Box<dyn EncoderConfig>,
     #[serde(default = "default_causal")]
     pub causal: Box<dyn CausalLayerConfig>,
@@ -59,6 +63,8 @@ pub struct ElboParts<'a> {
     pub latent_dim: usize,
     /// How the latents divide into concepts.
     pub concepts: ConceptLayout,
+    /// How the latents divide into stochastic layers (flat by default).
+    pub layers: LatentLayers,
     pub encoder: &'a dyn EncoderConfig,
     pub causal: &'a dyn CausalLayerConfig,
     pub prior: &'a dyn PriorConfig,
@@ -89,6 +95,7 @@ impl MethodConfig for Elbo {
         let parts = ElboParts {
             latent_dim: self.latent_dim,
             concepts,
+            layers: LatentLayers::new(&self.latents, self.latent_dim, "model.latents")?,
             encoder: self.encoder.as_ref(),
             causal: self.causal.as_ref(),
             prior: self.prior.as_ref(),
@@ -113,7 +120,9 @@ pub struct ElboMethod {
     optimizer: AdamW,
     base_lr: f64,
     latent_dim: usize,
+    layers: LatentLayers,
     sample_posterior: bool,
+    device: candle_core::Device,
 }
 
 impl ElboParts<'_> {
@@ -137,17 +146,30 @@ impl ElboMethod {
         cfg.part_list().check(ctx.spec)?;
         let varmap = VarMap::new();
         let root = Params::new(varmap.clone(), ctx.device.clone(), ctx.seed);
+        if !cfg.layers.is_flat() && cfg.concepts.concepts() > 0 {
+            return Err(crate::Error::Config {
+                location: "model".into(),
+                message: "a model has either concepts or latent layers, not both".into(),
+            });
+        }
         let bc = |name: &str| BuildContext {
             params: root.pp(name),
             spec: ctx.spec,
             latent_dim: cfg.latent_dim,
             concepts: cfg.concepts,
+            layers: cfg.layers.clone(),
+        };
+        // The decoder reads the bottom layer only: p(x | z₁).
+        let decoder_ctx = BuildContext {
+            latent_dim: cfg.layers.bottom(cfg.latent_dim),
+            layers: LatentLayers::default(),
+            ..bc("decoder")
         };
         let parts = Parts {
             encoder: cfg.encoder.build(&bc("encoder"))?,
             causal: cfg.causal.build(&bc("causal"))?,
             prior: cfg.prior.build(&bc("prior"))?,
-            decoder: cfg.decoder.build(&bc("decoder"))?,
+            decoder: cfg.decoder.build(&decoder_ctx)?,
         };
         let objectives = cfg
             .objectives
@@ -163,7 +185,9 @@ impl ElboMethod {
             optimizer,
             base_lr: ctx.optimizer.lr,
             latent_dim: cfg.latent_dim,
+            layers: cfg.layers.clone(),
             sample_posterior: cfg.sample_posterior,
+            device: ctx.device.clone(),
         })
     }
 
@@ -178,18 +202,19 @@ impl ElboMethod {
 
     fn set_training(&self, training: bool) {
         self.parts.encoder.set_training(training);
+        self.parts.prior.set_training(training);
         self.parts.decoder.set_training(training);
     }
 
-    /// Encoder → (sample or mean) → causal layer → decoder.
+    /// Encoder → (sample or mean) → causal layer → decoder (of the bottom latent layer).
     pub fn forward(&self, batch: &Batch, mut rng: Option<&mut Rng>) -> Result<ForwardOutputs> {
-        let posterior = self.parts.encoder.encode(&batch.x)?;
-        let eps = match rng.as_deref_mut() {
-            Some(rng) if self.sample_posterior => posterior.rsample(rng)?,
-            _ => posterior.mean.clone(),
+        let draw_rng = match rng.as_deref_mut() {
+            Some(rng) if self.sample_posterior => Some(rng),
+            _ => None,
         };
+        let (posterior, eps) = self.parts.encoder.sample(&batch.x, 1, draw_rng)?;
         let causal = self.parts.causal.forward(&eps, batch, rng)?;
-        let decoded = self.parts.decoder.decode(&causal.z)?;
+        let decoded = self.parts.decoder.decode(&self.layers.bottom_of(&causal.z)?)?;
         Ok(ForwardOutputs {
             posterior,
             eps,
@@ -256,7 +281,8 @@ impl Method for ElboMethod {
     }
 
     fn decode(&self, z: &Tensor) -> Result<Tensor> {
-        self.parts.decoder.mean(&self.parts.decoder.decode(z)?)
+        let decoded = self.parts.decoder.decode(&self.layers.bottom_of(z)?)?;
+        self.parts.decoder.mean(&decoded)
     }
 
     /// Abduction is the encoder's posterior mean of ε; the causal layer recomputes z under do(...).
@@ -293,65 +319,83 @@ impl Method for ElboMethod {
         self.parts.causal.node_values(&self.encode(x)?)
     }
 
-    /// `log p(x|z) + log p(z) − log q(z|x)` for `k` draws `z ~ q(z|x)` per row, decoded in chunks of at most 256
-    /// draws. Defined when the causal layer is the identity (`Independent`: z = ε)
-    /// and the prior has a density ([`Prior::log_prob`], e.g. `StdNormal`); `None` otherwise.
+    /// Prior draws through the causal layer (no interventions) and the decoder; for priors with an
+    /// unconditional density only.
+    fn generate(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
+        let d = self.latent_dim;
+        let probe = Tensor::zeros((1, d), candle_core::DType::F32, &self.device)?;
+        if self.parts.prior.log_prob(&probe)?.is_none() {
+            return Ok(None);
+        }
+        let eps = self.parts.prior.sample(n, d, None, rng, &self.device)?;
+        let z = if self.parts.causal.is_identity() {
+            eps
+        } else {
+            self.parts.causal.intervene(&eps, &[])?
+        };
+        Ok(Some(self.decode(&z)?))
+    }
+
+    fn latent_layers(&self) -> Vec<usize> {
+        self.layers.sizes(self.latent_dim)
+    }
+
+    /// KL(q(u | ·) || p(u | ·)) of every latent unit u in closed form, both conditioned on one posterior draw of
+    /// the units they depend on (for a flat model with a N(0, I) prior: the usual per-unit KL). Defined when the
+    /// causal layer is the identity and the prior is Gaussian unit by unit ([`Prior::conditionals`]).
+    fn unit_kl(&self, x: &Tensor, rng: &mut Rng) -> Result<Option<Tensor>> {
+        if !self.parts.causal.is_identity() {
+            return Ok(None);
+        }
+        let (q, z) = self.parts.encoder.sample(x, 1, Some(rng))?;
+        let Some(p) = self.parts.prior.conditionals(&z)? else {
+            return Ok(None);
+        };
+        let var_ratio = (&q.logvar - &p.logvar)?;
+        let diff2 = ((&q.mean - &p.mean)?.sqr()? * p.logvar.neg()?.exp()?)?;
+        let t = (((var_ratio.exp()? + diff2)? - var_ratio)? - 1.0)?;
+        Ok(Some((t * 0.5)?))
+    }
+
+    /// `log p(x|z) + log p(z) − log q(z|x)` for `k` draws `z ~ q(z|x)` per row (the encoder's
+    /// [`Encoder::sample`]: layer by layer for a hierarchical one), decoded in chunks of at most 1024 draws.
+    /// Defined when the causal layer is the identity (`Independent`: z = ε) and the prior has a density
+    /// ([`Prior::log_prob`], e.g. `StdNormal`, `TopDown`); `None` otherwise.
     fn log_importance_weights(
         &self,
         x: &Tensor,
         k: usize,
         rng: &mut Rng,
     ) -> Result<Option<Tensor>> {
-        const DRAWS_PER_CALL: usize = 256;
-        let q = self.parts.encoder.encode(x)?;
-        let (b, d) = q.mean.dims2()?;
+        const DRAWS_PER_CALL: usize = 1024;
+        let b = x.dims()[0];
         if k == 0 || b == 0 {
             return Err(crate::Error::msg(
                 "importance weights need at least one row and one sample",
             ));
         }
-        if self.parts.prior.log_prob(&q.mean)?.is_none() {
-            return Ok(None);
-        }
         if !self.parts.causal.is_identity() {
             return Ok(None);
         }
-        let std = q.std()?;
         let obs: Vec<usize> = x.dims()[1..].to_vec();
-        let log_2pi = (2.0 * std::f64::consts::PI).ln();
         let per_call = (DRAWS_PER_CALL / b).clamp(1, k);
         let mut chunks = Vec::new();
         let mut done = 0;
         while done < k {
             let kc = per_call.min(k - done);
-            let noise = rng
-                .normal(&[b, kc, d], x.device())?
-                .to_dtype(q.mean.dtype())?;
-            let z = (q
-                .mean
-                .unsqueeze(1)?
-                .broadcast_add(&std.unsqueeze(1)?.broadcast_mul(&noise)?))?
-            .reshape((b * kc, d))?;
-            // log q(z|x) = −½ Σ (noise² + log σ² + log 2π), since (z − μ)/σ is the noise.
-            let log_q =
-                ((noise.sqr()?.broadcast_add(&q.logvar.unsqueeze(1)?)? + log_2pi)?.sum(2)? * -0.5)?;
-            let log_p = self
-                .parts
-                .prior
-                .log_prob(&z)?
-                .ok_or_else(|| crate::Error::msg("the prior lost its log density"))?
-                .reshape((b, kc))?;
+            let (q, z) = self.parts.encoder.sample(x, kc, Some(rng))?;
+            let Some(log_p) = self.parts.prior.log_prob(&z)? else {
+                return Ok(None);
+            };
+            let log_q = q.log_prob(&z)?;
             let mut shape = vec![b, kc];
             shape.extend_from_slice(&obs);
             let mut flat = vec![b * kc];
             flat.extend_from_slice(&obs);
             let xs = x.unsqueeze(1)?.broadcast_as(shape)?.reshape(flat)?;
-            let nll = self
-                .parts
-                .decoder
-                .nll(&xs, &self.parts.decoder.decode(&z)?)?
-                .reshape((b, kc))?;
-            chunks.push(((log_p - nll)? - log_q)?);
+            let decoded = self.parts.decoder.decode(&self.layers.bottom_of(&z)?)?;
+            let nll = self.parts.decoder.nll(&xs, &decoded)?;
+            chunks.push(((log_p - nll)? - log_q)?.reshape((b, kc))?);
             done += kc;
         }
         Ok(Some(Tensor::cat(&chunks, 1)?))

@@ -128,6 +128,24 @@ pub trait Method: Send {
     fn latent_graphs(&self) -> Result<Vec<(String, Tensor)>> {
         Ok(Vec::new())
     }
+    /// `n` observations generated from the prior (decoder means), `[n, ..obs_shape]`; `None` for methods that
+    /// cannot sample without conditioning (e.g. a label-conditional prior).
+    fn generate(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
+        let _ = (n, rng);
+        Ok(None)
+    }
+    /// Sizes of the latent code's stochastic layers, bottom first (`[latent_dim]` for a flat model); the
+    /// representation of [`Method::encode`] is their concatenation.
+    fn latent_layers(&self) -> Vec<usize> {
+        vec![self.latent_dim()]
+    }
+    /// The KL of every latent unit of each row of `x`, `[B, latent_dim]`, whose sum over units is the model's KL
+    /// (for hierarchical models, given one posterior draw of the layers above); `None` for methods without
+    /// Gaussian posteriors and priors unit by unit.
+    fn unit_kl(&self, x: &Tensor, rng: &mut Rng) -> Result<Option<Tensor>> {
+        let _ = (x, rng);
+        Ok(None)
+    }
     /// Log importance weights of `k` posterior draws per row of `x`, `[B, k]`:
     /// `log p(x, z_j) − log q(z_j | x)` with `z_j ~ q(·|x)` (docs/methods/metrics.md, "IW log-likelihood"), so that
     /// `log (1/k) Σ_j exp(w_j)` is the importance-weighted bound on log p(x) and `mean_j w_j` a Monte Carlo ELBO.

@@ -328,3 +328,130 @@ mod tests {
         assert!(err.to_string().contains("empty"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod hierarchical_tests {
+    use super::super::simulated::test_support::set_param;
+    use super::*;
+    use crate::components::{BottomUp, Independent, LatentLayers, MlpDecoder, TopDown};
+    use crate::data::DataSpec;
+    use crate::dist::Likelihood;
+    use crate::method::{ElboMethod, ElboParts, MethodContext};
+    use crate::nn::Activation;
+    use crate::optim::AdamConfig;
+    use candle_core::Tensor;
+    use nalgebra::{DMatrix, DVector};
+
+    const LN_2PI: f64 = 1.837_877_066_409_345_3;
+
+    /// softplus⁻¹(v): the pre-activation giving variance v.
+    fn inv_softplus(v: f64) -> f32 {
+        v.exp_m1().ln() as f32
+    }
+
+    /// z₂ ~ N(0, 1), z₁ | z₂ ~ N(a z₂ + c, s₁²), x | z₁ ~ N(W z₁ + b, s₀² I) with 1-d latents and 2-d x: the
+    /// `TopDown` prior, a linear Gaussian decoder and `BottomUp` inference with affine blocks (depth 0), which
+    /// can hold the exact posterior p(z₁ | x) p(z₂ | z₁). With it every importance weight is log p(x), where
+    /// x ~ N(W c + b, (a² + s₁²) W Wᵀ + s₀² I); with a worse proposal K = 2000 still recovers log p(x).
+    #[test]
+    fn hierarchical_importance_weights_recover_a_two_layer_linear_gaussian_marginal() {
+        let (a, c, s1, s0) = (0.8f64, 0.3f64, 0.6f64, 0.5f64);
+        let (w, b) = ([1.2f64, -0.7], [0.1f64, -0.2]);
+        let spec = DataSpec {
+            obs_shape: vec![2],
+            ..Default::default()
+        };
+        let block = |hidden| (hidden, 0usize, Activation::Relu, false, 0.0);
+        let (hidden, depth, activation, batch_norm, lv_eps) = block(vec![1, 1]);
+        let encoder = BottomUp {
+            hidden: hidden.clone(),
+            depth,
+            activation,
+            batch_norm,
+            lv_eps,
+        };
+        let prior = TopDown {
+            hidden,
+            depth,
+            activation,
+            batch_norm,
+            lv_eps,
+        };
+        let decoder = MlpDecoder {
+            hidden: vec![],
+            activation: Default::default(),
+            likelihood: Likelihood::Gaussian { std: s0 },
+            reduction: Default::default(),
+            batch_norm: false,
+        };
+        let parts = ElboParts {
+            latent_dim: 2,
+            concepts: Default::default(),
+            layers: LatentLayers::new(&[1, 1], 2, "model.latents").unwrap(),
+            encoder: &encoder,
+            causal: &Independent {},
+            prior: &prior,
+            decoder: &decoder,
+            objectives: Vec::new(),
+            sample_posterior: true,
+        };
+        let optimizer = AdamConfig::default();
+        let ctx = MethodContext {
+            spec: &spec,
+            device: Device::Cpu,
+            seed: 0,
+            optimizer: &optimizer,
+            label_stats: None,
+        };
+        let m = ElboMethod::new(&parts, &ctx).unwrap();
+        set_param(&m, "prior.z1.fc0.weight", &[a as f32, 0.0]);
+        set_param(&m, "prior.z1.fc0.bias", &[c as f32, inv_softplus(s1 * s1)]);
+        set_param(&m, "decoder.fc0.weight", &[w[0] as f32, w[1] as f32]);
+        set_param(&m, "decoder.fc0.bias", &[b[0] as f32, b[1] as f32]);
+        // p(z₁ | x): precision 1/v₁ + WᵀW/s₀², mean affine in x.
+        let v1 = a * a + s1 * s1;
+        let wtw = w[0] * w[0] + w[1] * w[1];
+        let p1 = 1.0 / v1 + wtw / (s0 * s0);
+        let wb = w[0] * b[0] + w[1] * b[1];
+        let set_up1 = |inflate: f64, shift: f64| {
+            let k = 1.0 / (s0 * s0 * p1);
+            set_param(&m, "encoder.up1.fc0.weight", &[(w[0] * k) as f32, 0.0, (w[1] * k) as f32, 0.0]);
+            let mean0 = (c / v1 - wb / (s0 * s0)) / p1 + shift;
+            set_param(&m, "encoder.up1.fc0.bias", &[mean0 as f32, inv_softplus(inflate / p1)]);
+        };
+        set_up1(1.0, 0.0);
+        // p(z₂ | z₁): precision 1 + a²/s₁², mean a (z₁ − c) / (s₁² P₂).
+        let p2 = 1.0 + a * a / (s1 * s1);
+        let k2 = a / (s1 * s1 * p2);
+        set_param(&m, "encoder.up2.fc0.weight", &[k2 as f32, 0.0]);
+        set_param(&m, "encoder.up2.fc0.bias", &[(-k2 * c) as f32, inv_softplus(1.0 / p2)]);
+
+        let mean_x = DVector::from_row_slice(&[w[0] * c + b[0], w[1] * c + b[1]]);
+        let wv = DVector::from_row_slice(&w);
+        let cov_x = &wv * wv.transpose() * v1 + DMatrix::identity(2, 2) * (s0 * s0);
+        let chol = cov_x.clone().cholesky().unwrap();
+        let log_det: f64 = 2.0 * chol.l().diagonal().iter().map(|v| v.ln()).sum::<f64>();
+        let exact = |x: &[f32]| {
+            let r = DVector::from_iterator(2, x.iter().map(|&v| v as f64)) - &mean_x;
+            -0.5 * ((r.transpose() * chol.solve(&r))[(0, 0)] + log_det + 2.0 * LN_2PI)
+        };
+        let xs = [0.5f32, -1.0, 1.5, 0.2, -0.4, 0.9];
+        let x = Tensor::from_slice(&xs, (3, 2), &Device::Cpu).unwrap();
+        let weights = |k: usize| -> Vec<f64> {
+            let w = m.log_importance_weights(&x, k, &mut Rng::new(4)).unwrap().unwrap();
+            assert_eq!(w.dims(), &[3, k]);
+            w.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+        };
+        let exact_rows: Vec<f64> = xs.chunks(2).map(exact).collect();
+        for (r, row) in weights(50).chunks(50).enumerate() {
+            let spread = row.iter().map(|v| (v - exact_rows[r]).abs()).fold(0.0, f64::max);
+            assert!(spread < 1e-4, "row {r}: weights off log p(x) = {} by up to {spread}", exact_rows[r]);
+        }
+        set_up1(1.5, 0.2);
+        for (r, (iw, elbo)) in iw_rows(&weights(2000), 2000).unwrap().into_iter().enumerate() {
+            println!("two-layer linear-Gaussian row {r}: exact {:.4}, IW(2000) {iw:.4}, MC ELBO {elbo:.4}", exact_rows[r]);
+            assert!((iw - exact_rows[r]).abs() < 0.02, "row {r}: {iw} vs {}", exact_rows[r]);
+            assert!(elbo < iw - 0.01);
+        }
+    }
+}

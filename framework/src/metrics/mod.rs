@@ -11,6 +11,7 @@ mod frechet;
 mod gbt;
 mod iw_loglik;
 mod latent_graphs;
+mod latent_units;
 mod linear_r;
 mod logistic;
 pub(crate) mod mcc;
@@ -33,6 +34,7 @@ pub use factorvae_score::{
 pub use frechet::frechet_distance;
 pub use gbt::GradientBoosting;
 pub use iw_loglik::{iw_loglik_of, iw_rows, log_mean_exp, IwLoglik, IwLoglikConfig};
+pub use latent_units::{latent_unit_values, latent_units_of, LatentUnitsConfig, LayerUnits};
 pub use latent_graphs::{consistency_pattern, latent_graph_shd, LATENT_EDGE_THRESHOLD};
 pub use linear_r::{consistency_pattern_a, consistency_pattern_z, consistent_r, linear_r};
 pub use logistic::{LogisticConfig, LogisticRegression};

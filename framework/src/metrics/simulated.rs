@@ -352,10 +352,12 @@ pub(crate) mod test_support {
             activation: Default::default(),
             likelihood: Likelihood::Gaussian { std },
             reduction: Default::default(),
+            batch_norm: false,
         };
         let parts = ElboParts {
             latent_dim: d,
             concepts: Default::default(),
+            layers: Default::default(),
             encoder: &encoder,
             causal: &Independent {},
             prior: &StdNormal {},

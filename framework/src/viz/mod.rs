@@ -8,9 +8,11 @@ pub mod grid;
 pub mod heatmap;
 pub mod image;
 pub mod text;
+pub mod unit_kl;
 
 pub use canvas::Canvas;
 pub use curve::save_training_curves;
 pub use grid::{GridRow, LabelledGrid};
 pub use heatmap::{ColourScale, Heatmap, HeatmapPanel};
 pub use image::Image;
+pub use unit_kl::{save_unit_kl, LayerKl};

@@ -5,6 +5,7 @@
 extern crate carve_betavae;
 extern crate carve_causalvae;
 extern crate carve_dear;
+extern crate carve_ladder;
 extern crate carve_sparsity;
 
 /// Call once (e.g. at the start of `main` or a test): naming this crate links it, and with it every plugin.

@@ -40,6 +40,7 @@ impl MethodConfig for BetaVae {
         let parts = ElboParts {
             latent_dim: self.latent_dim,
             concepts: Default::default(),
+            layers: Default::default(),
             encoder: self.encoder.as_ref(),
             causal: &Independent {},
             prior: &StdNormal {},

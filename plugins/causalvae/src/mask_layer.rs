@@ -332,6 +332,7 @@ mod tests {
             spec: &spec,
             latent_dim: 6,
             concepts: Default::default(),
+            layers: Default::default(),
         };
         let cfg = CausalVaeLayer {
             concepts: 3,
@@ -463,6 +464,7 @@ mod tests {
             spec: &spec,
             latent_dim: 6,
             concepts: Default::default(),
+            layers: Default::default(),
         };
         let cfg: CausalVaeLayer = ron::from_str("(concepts: 3, normalise_layers: true)").unwrap();
         let err = cfg.build(&ctx).err().expect("must be rejected").to_string();

@@ -156,6 +156,7 @@ impl CausalVae {
         Ok(ElboParts {
             latent_dim: self.latent_dim,
             concepts: ConceptLayout::blocks(self.latent_dim, self.concepts)?,
+            layers: Default::default(),
             encoder: self.encoder.as_deref().unwrap_or(official.encoder.as_ref()),
             causal: self.causal.as_deref().unwrap_or(official.causal.as_ref()),
             prior: self.prior.as_deref().unwrap_or(official.prior.as_ref()),

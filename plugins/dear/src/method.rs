@@ -106,6 +106,7 @@ impl DearMethod {
             spec,
             latent_dim: k,
             concepts,
+            layers: Default::default(),
         };
         let encoder = cfg.encoder.build(&build("encoder"))?;
         let generator = cfg.generator.build(&build("generator"))?;

@@ -157,6 +157,7 @@ fn default_decoder() -> Box<dyn DecoderConfig> {
         activation: Activation::LeakyRelu(0.2),
         likelihood: Likelihood::LearnedGaussian { init_logvar: -10.0 },
         reduction: Reduction::Mean,
+        batch_norm: false,
     })
 }
 

@@ -76,6 +76,7 @@ impl Model {
                 spec,
                 latent_dim: z_dim,
                 concepts: Default::default(),
+                layers: Default::default(),
             }
         }
         let encoder = cfg.encoder.build(&build(p, "encoder", &frame, z_dim))?;

@@ -6,7 +6,7 @@ use crate::components::Do;
 use crate::data::{make_batch, Batch, Split};
 use crate::error::{Error, IoContext, Result};
 use crate::viz::text::sweep;
-use crate::viz::{ColourScale, GridRow, Heatmap, HeatmapPanel, Image, LabelledGrid};
+use crate::viz::{save_unit_kl, ColourScale, GridRow, Heatmap, HeatmapPanel, Image, LabelledGrid, LayerKl};
 use candle_core::{DType, Tensor};
 use std::path::Path;
 
@@ -19,8 +19,9 @@ impl Session {
     pub const MAX_INTERVENTION_IMAGES: usize = 64;
 
     /// The figures in `RUN_DIR/figures/`: `loss.png` (the logged training terms), `graph_<name>.png` (learned
-    /// latent-mechanism graphs) and, for image data, `reconstructions.png`, `traversal.png` and, for a method
-    /// with a causal graph, `graph.png` and `interventions.png`.
+    /// latent-mechanism graphs) and, for image data, `reconstructions.png`, `traversal.png`, `samples.png` (for
+    /// a method that generates from its prior), `kl_per_unit.png` (for Gaussian posteriors and priors) and, for a
+    /// method with a causal graph, `graph.png` and `interventions.png`.
     pub fn write_figures(&self) -> Result<()> {
         let figures = self.run_dir.join("figures");
         std::fs::create_dir_all(&figures).at(&figures)?;
@@ -34,6 +35,8 @@ impl Session {
             return Ok(());
         }
         self.write_reconstructions(&figures.join("reconstructions.png"), 8)?;
+        self.write_samples(&figures.join("samples.png"), 4, 8)?;
+        self.write_unit_kl(&figures.join("kl_per_unit.png"))?;
         let latents = self.method.latent_dim();
         if latents * 10 <= Self::MAX_TRAVERSAL_IMAGES {
             self.traverse(&figures.join("traversal.png"), 0, 10, 3.0)?;
@@ -105,6 +108,51 @@ impl Session {
             ],
         }
         .save(path)
+    }
+
+    /// `rows × columns` images generated from the prior, for methods that can ([`crate::method::Method::generate`]).
+    fn write_samples(&self, path: &Path, rows: usize, columns: usize) -> Result<()> {
+        let mut rng = crate::rng::Rng::new(self.exp.train.seed);
+        let Some(x) = self.method.generate(rows * columns, &mut rng)? else {
+            return Ok(());
+        };
+        let images = Image::batch(&x)?;
+        LabelledGrid {
+            title: "Samples".into(),
+            subtitle: "images generated from the prior (decoder mean)".into(),
+            column_labels: Vec::new(),
+            rows: images
+                .chunks(columns)
+                .enumerate()
+                .map(|(i, chunk)| row(&format!("samples {}", i + 1), chunk.to_vec(), Vec::new()))
+                .collect(),
+        }
+        .save(path)
+    }
+
+    /// `kl_per_unit.png`: the KL of every latent unit, layer by layer, on the test split, for methods with
+    /// Gaussian posteriors and priors unit by unit ([`crate::metrics::latent_units_of`]).
+    fn write_unit_kl(&self, path: &Path) -> Result<()> {
+        let cfg = crate::metrics::LatentUnitsConfig {
+            rows: 1000,
+            ..Default::default()
+        };
+        let probe = self.test_batch(&[0])?;
+        if self.method.unit_kl(&probe.x, &mut crate::rng::Rng::new(0))?.is_none() {
+            return Ok(());
+        }
+        let layers =
+            crate::metrics::latent_units_of(self.data.as_ref(), self.method.as_ref(), &self.device, Split::Test, &cfg)?;
+        let layers: Vec<LayerKl> = layers
+            .into_iter()
+            .map(|l| LayerKl {
+                name: l.name,
+                unit_kl: l.unit_kl,
+                active: l.active,
+            })
+            .collect();
+        let title = format!("KL per latent unit of {} (test split, {} rows)", self.exp.name, cfg.rows);
+        save_unit_kl(&layers, &title, path)
     }
 
     /// `graph.png`: the learned weighted adjacency A (rows cause, columns effect) with its values, beside the
