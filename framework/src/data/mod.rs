@@ -1,6 +1,7 @@
 //! Datasets: the `Dataset` trait, batches, splits, the true causal graph, and the registered dataset configs.
 
 mod array;
+pub mod dsprites;
 pub mod export;
 mod graph;
 pub mod image_folder;
