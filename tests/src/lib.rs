@@ -60,6 +60,12 @@ pub fn small_for(config: &Path, steps: usize) -> Vec<String> {
     let text = Experiment::load(config, &[])
         .and_then(|e| e.to_ron())
         .expect("config file");
+    if text.contains("\"Mnist\"") {
+        return small_mnist(steps);
+    }
+    if text.contains("\"Dsprites\"") {
+        return small_dsprites(steps);
+    }
     if text.contains("\"Synthetic\"") {
         vec![
             "data.n_train=512".into(),
@@ -78,6 +84,45 @@ pub fn small_for(config: &Path, steps: usize) -> Vec<String> {
         }
         o
     }
+}
+
+/// Overrides that make an MNIST config a few-second job: the shipped images (a config's relative path is
+/// resolved against the current directory, which is not the repository root under `cargo test`), small batches
+/// and few importance samples and rows in evaluation.
+pub fn small_mnist(steps: usize) -> Vec<String> {
+    let images = configs_dir().join("../data/mnist");
+    vec![
+        format!("data.path={}", images.display()),
+        format!("train.steps={steps}"),
+        "train.batch_size=16".into(),
+        "train.log_every=1".into(),
+        format!("train.checkpoint_every={steps}"),
+        "eval.max_samples=64".into(),
+        "eval.metrics.iw_loglik.samples=8".into(),
+        "eval.metrics.iw_loglik.rows=16".into(),
+        "eval.metrics.latent_units.rows=64".into(),
+    ]
+}
+
+/// Overrides that make a dSprites config a few-second job: a few hundred scenes, small batches, and few points
+/// in the simulator scores (their factor draws still cover the whole grid).
+pub fn small_dsprites(steps: usize) -> Vec<String> {
+    let mut o: Vec<String> = vec![
+        "data.n_train=Some(256)".into(),
+        "data.n_test=Some(64)".into(),
+        format!("train.steps={steps}"),
+        "train.batch_size=16".into(),
+        "train.log_every=1".into(),
+        format!("train.checkpoint_every={steps}"),
+        "eval.max_samples=64".into(),
+    ];
+    for score in ["betavae_score", "factorvae_score"] {
+        o.push(format!("eval.metrics.{score}.batch_size=4"));
+        o.push(format!("eval.metrics.{score}.train_points=40"));
+        o.push(format!("eval.metrics.{score}.eval_points=20"));
+    }
+    o.push("eval.metrics.factorvae_score.variance_points=64".into());
+    o
 }
 
 /// Trains `config` with `overrides` into `out` on the CPU.

@@ -34,7 +34,18 @@ fn examples() -> Vec<(ComponentKind, &'static str, String)> {
             "ResNet",
             s(r#"{"ResNet": (blocks: [1, 1], base_channels: 4, hidden: 16)}"#),
         ),
+        (Encoder, "BottomUp", s(r#"{"BottomUp": (hidden: [8])}"#)),
+        (
+            Encoder,
+            "Ladder",
+            s(r#"{"Ladder": (hidden: [8], only_mu_up: true)}"#),
+        ),
         (Decoder, "Mlp", s(r#"{"Mlp": (hidden: [16])}"#)),
+        (
+            Decoder,
+            "Mlp",
+            s(r#"{"Mlp": (hidden: [16], batch_norm: true)}"#),
+        ),
         (
             Decoder,
             "Mlp",
@@ -54,6 +65,7 @@ fn examples() -> Vec<(ComponentKind, &'static str, String)> {
             s(r#"{"PerConceptMlp": (concepts: 4, hidden: [8])}"#),
         ),
         (Prior, "StdNormal", s(r#"{"StdNormal": ()}"#)),
+        (Prior, "TopDown", s(r#"{"TopDown": (hidden: [8])}"#)),
         (
             Prior,
             "LabelConditional",
@@ -150,6 +162,16 @@ fn bases() -> Vec<Base> {
                 (Prior, "prior", r#"{"StdNormal": ()}"#.into()),
                 (Decoder, "decoder", mlp.clone()),
                 (Objective, "objectives", elbo_objectives),
+            ],
+        },
+        Base {
+            method: "LadderVae",
+            fixed: "latents: [4, 4]",
+            slots: vec![
+                (Encoder, "encoder", r#"{"Ladder": (hidden: [8])}"#.into()),
+                (Prior, "prior", r#"{"TopDown": (hidden: [8])}"#.into()),
+                (Decoder, "decoder", mlp.clone()),
+                (Objective, "objectives", String::new()),
             ],
         },
         Base {

@@ -47,7 +47,14 @@ impl DecoderConfig for MlpDecoder {
         let mode = TrainMode::default();
         let (d_in, d_out) = (ctx.latent_dim, ctx.spec.obs_len());
         let mlp = if self.batch_norm {
-            Mlp::with_batch_norm(&ctx.params, d_in, &self.hidden, d_out, self.activation, &mode)?
+            Mlp::with_batch_norm(
+                &ctx.params,
+                d_in,
+                &self.hidden,
+                d_out,
+                self.activation,
+                &mode,
+            )?
         } else {
             Mlp::new(&ctx.params, d_in, &self.hidden, d_out, self.activation)?
         };

@@ -57,13 +57,18 @@ impl BlockSpec {
         GaussianMlp::new(p, d_in, &hidden, d, self.activation, mode, self.lv_eps)
     }
 
-    /// Checks `hidden` has one width per layer (`location` names the field) and the floor is positive.
-    pub fn check(&self, hidden: &[usize], layers: usize, location: &str) -> Result<()> {
-        if hidden.len() != layers || hidden.contains(&0) {
+    /// The width of every layer's blocks from `hidden` (`location` names the field): one width per layer, or one
+    /// for all of them; and a check that the variance floor is a finite value ≥ 0.
+    pub fn widths(&self, hidden: &[usize], layers: usize, location: &str) -> Result<Vec<usize>> {
+        let widths = match hidden {
+            [w] => vec![*w; layers],
+            _ => hidden.to_vec(),
+        };
+        if widths.len() != layers || widths.contains(&0) {
             return Err(Error::Config {
                 location: location.into(),
                 message: format!(
-                    "needs one positive hidden width per latent layer ({layers}), got {hidden:?}"
+                    "needs one positive hidden width per latent layer ({layers}), or one for all, got {hidden:?}"
                 ),
             });
         }
@@ -73,7 +78,7 @@ impl BlockSpec {
                 message: format!("lv_eps must be a finite value ≥ 0, got {}", self.lv_eps),
             });
         }
-        Ok(())
+        Ok(widths)
     }
 }
 
@@ -82,7 +87,7 @@ impl BlockSpec {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BottomUp {
-    /// Width of each layer's block, bottom first (one per latent layer).
+    /// Width of each layer's block, bottom first (one per latent layer, or one for all).
     pub hidden: Vec<usize>,
     /// Hidden layers per block.
     #[serde(default = "defaults::depth")]
@@ -119,12 +124,18 @@ impl EncoderConfig for BottomUp {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Encoder>> {
         let sizes = ctx.layers.sizes(ctx.latent_dim);
         let spec = self.spec();
-        spec.check(&self.hidden, sizes.len(), "model.encoder.hidden")?;
+        let widths = spec.widths(&self.hidden, sizes.len(), "model.encoder.hidden")?;
         let mode = TrainMode::default();
         let mut d_in = ctx.spec.obs_len();
         let mut blocks = Vec::with_capacity(sizes.len());
-        for (i, (&d, &width)) in sizes.iter().zip(&self.hidden).enumerate() {
-            blocks.push(spec.build(&ctx.params.pp(format!("up{}", i + 1)), d_in, width, d, &mode)?);
+        for (i, (&d, &width)) in sizes.iter().zip(&widths).enumerate() {
+            blocks.push(spec.build(
+                &ctx.params.pp(format!("up{}", i + 1)),
+                d_in,
+                width,
+                d,
+                &mode,
+            )?);
             d_in = d;
         }
         Ok(Box::new(BottomUpModel { blocks, mode }))
@@ -175,7 +186,11 @@ pub(crate) mod tests {
     use candle_core::Device;
     use candle_nn::VarMap;
 
-    pub(crate) fn context<'a>(spec: &'a DataSpec, varmap: &VarMap, sizes: &[usize]) -> BuildContext<'a> {
+    pub(crate) fn context<'a>(
+        spec: &'a DataSpec,
+        varmap: &VarMap,
+        sizes: &[usize],
+    ) -> BuildContext<'a> {
         let latent_dim = sizes.iter().sum();
         BuildContext {
             params: Params::new(varmap.clone(), Device::Cpu, 7).pp("encoder"),
@@ -204,15 +219,27 @@ pub(crate) mod tests {
         };
         let enc = cfg.build(&context(&spec, &varmap, &[3, 2])).unwrap();
         let names: Vec<String> = varmap.data().lock().unwrap().keys().cloned().collect();
-        assert!(names.iter().any(|n| n == "encoder.up2.bn1.running_mean"), "{names:?}");
-        let x = Tensor::new(&[[0.1f32, 0.2, 0.3, 0.4, 0.5], [1.0, 0.0, -1.0, 0.5, 0.2]], &Device::Cpu).unwrap();
+        assert!(
+            names.iter().any(|n| n == "encoder.up2.bn1.running_mean"),
+            "{names:?}"
+        );
+        let x = Tensor::new(
+            &[[0.1f32, 0.2, 0.3, 0.4, 0.5], [1.0, 0.0, -1.0, 0.5, 0.2]],
+            &Device::Cpu,
+        )
+        .unwrap();
         let mut rng = Rng::new(3);
         let (q, z) = enc.sample(&x, 4, Some(&mut rng)).unwrap();
         assert_eq!(z.dims(), &[8, 5]);
         assert_eq!(q.mean.dims(), &[8, 5]);
         // Without noise the draw is the mean, and encode is that pass.
         let (q0, z0) = enc.sample(&x, 1, None).unwrap();
-        let diff = (z0 - &enc.encode(&x).unwrap().mean).unwrap().abs().unwrap().max_all().unwrap();
+        let diff = (z0 - &enc.encode(&x).unwrap().mean)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap();
         assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0);
         assert_eq!(q0.mean.dims(), &[2, 5]);
         // Copies of one row share q(z₁|x) but not their draws, so their upper conditionals differ.

@@ -31,7 +31,11 @@ impl LatentLayers {
             });
         }
         Ok(Self {
-            sizes: if sizes.len() > 1 { sizes.to_vec() } else { Vec::new() },
+            sizes: if sizes.len() > 1 {
+                sizes.to_vec()
+            } else {
+                Vec::new()
+            },
         })
     }
 
@@ -86,8 +90,13 @@ mod tests {
         assert_eq!(l.bottom(7), 4);
         assert!(LatentLayers::new(&[5], 5, "x").unwrap().is_flat());
         for bad in [&[4, 2][..], &[7, 0], &[6]] {
-            let e = LatentLayers::new(bad, 7, "model.latents").unwrap_err().to_string();
-            assert!(e.contains("model.latents") && e.contains("latent_dim 7"), "{e}");
+            let e = LatentLayers::new(bad, 7, "model.latents")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("model.latents") && e.contains("latent_dim 7"),
+                "{e}"
+            );
         }
         assert_eq!(LatentLayers::default().sizes(3), vec![3]);
         assert!(LatentLayers::new(&[], 3, "x").unwrap().is_flat());

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct TopDown {
     /// Width of the block producing each layer's prior, bottom first: one per latent layer (the top layer's
-    /// width is not used, its prior being N(0, I), so the encoder's list can be given as is) or one per layer
-    /// below the top.
+    /// width is not used, its prior being N(0, I), so the encoder's list can be given as is), one per layer
+    /// below the top, or one for all.
     pub hidden: Vec<usize>,
     /// Hidden layers per block.
     #[serde(default = "defaults::depth")]
@@ -55,10 +55,10 @@ impl PriorConfig for TopDown {
             lv_eps: self.lv_eps,
         };
         let mut hidden = self.hidden.clone();
-        if hidden.len() + 1 == sizes.len() {
-            hidden.push(1);
+        if hidden.len() > 1 && hidden.len() + 1 == sizes.len() {
+            hidden.push(hidden[hidden.len() - 1]);
         }
-        spec.check(&hidden, sizes.len(), "model.prior.hidden")?;
+        let hidden = spec.widths(&hidden, sizes.len(), "model.prior.hidden")?;
         let mode = TrainMode::default();
         let blocks = (0..sizes.len() - 1)
             .map(|i| {
@@ -155,8 +155,14 @@ mod tests {
         };
         let prior = cfg.build(&context(&spec, &varmap, &[3, 2, 1])).unwrap();
         let names: Vec<String> = varmap.data().lock().unwrap().keys().cloned().collect();
-        assert!(names.iter().any(|n| n == "encoder.z2.fc0.weight"), "{names:?}");
-        assert!(!names.iter().any(|n| n.starts_with("encoder.z3")), "{names:?}");
+        assert!(
+            names.iter().any(|n| n == "encoder.z2.fc0.weight"),
+            "{names:?}"
+        );
+        assert!(
+            !names.iter().any(|n| n.starts_with("encoder.z3")),
+            "{names:?}"
+        );
         let mut rng = Rng::new(2);
         let z = prior.sample(4, 6, None, &mut rng, &Device::Cpu).unwrap();
         assert_eq!(z.dims(), &[4, 6]);
@@ -168,7 +174,10 @@ mod tests {
                 p.var().unwrap().narrow(1, o, n).unwrap(),
             )
             .unwrap();
-            g.log_prob(&z.narrow(1, o, n).unwrap()).unwrap().to_vec1::<f32>().unwrap()
+            g.log_prob(&z.narrow(1, o, n).unwrap())
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
         });
         for r in 0..4 {
             let sum = by_layer[0][r] + by_layer[1][r] + by_layer[2][r];

@@ -283,6 +283,12 @@ impl<'a> Probe<'a> {
                     .is_some(),
                 "a model with tractable prior and posterior densities (importance weights)",
             ),
+            Need::UnitKl => missing(
+                self.method
+                    .unit_kl(&self.batch.x, &mut crate::rng::Rng::new(0))?
+                    .is_some(),
+                "a model with Gaussian posteriors and priors unit by unit (an identity causal layer)",
+            ),
         })
     }
 }

@@ -115,7 +115,9 @@ impl DiagGaussian {
         }
         let rep = |t: &Tensor| -> Result<Tensor> {
             let (b, d) = t.dims2()?;
-            Ok(t.unsqueeze(1)?.broadcast_as((b, n, d))?.reshape((b * n, d))?)
+            Ok(t.unsqueeze(1)?
+                .broadcast_as((b, n, d))?
+                .reshape((b * n, d))?)
         };
         Ok(DiagGaussian {
             mean: rep(&self.mean)?,

@@ -214,7 +214,10 @@ impl ElboMethod {
         };
         let (posterior, eps) = self.parts.encoder.sample(&batch.x, 1, draw_rng)?;
         let causal = self.parts.causal.forward(&eps, batch, rng)?;
-        let decoded = self.parts.decoder.decode(&self.layers.bottom_of(&causal.z)?)?;
+        let decoded = self
+            .parts
+            .decoder
+            .decode(&self.layers.bottom_of(&causal.z)?)?;
         Ok(ForwardOutputs {
             posterior,
             eps,

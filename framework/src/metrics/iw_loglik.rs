@@ -415,16 +415,28 @@ mod hierarchical_tests {
         let wb = w[0] * b[0] + w[1] * b[1];
         let set_up1 = |inflate: f64, shift: f64| {
             let k = 1.0 / (s0 * s0 * p1);
-            set_param(&m, "encoder.up1.fc0.weight", &[(w[0] * k) as f32, 0.0, (w[1] * k) as f32, 0.0]);
+            set_param(
+                &m,
+                "encoder.up1.fc0.weight",
+                &[(w[0] * k) as f32, 0.0, (w[1] * k) as f32, 0.0],
+            );
             let mean0 = (c / v1 - wb / (s0 * s0)) / p1 + shift;
-            set_param(&m, "encoder.up1.fc0.bias", &[mean0 as f32, inv_softplus(inflate / p1)]);
+            set_param(
+                &m,
+                "encoder.up1.fc0.bias",
+                &[mean0 as f32, inv_softplus(inflate / p1)],
+            );
         };
         set_up1(1.0, 0.0);
         // p(z₂ | z₁): precision 1 + a²/s₁², mean a (z₁ − c) / (s₁² P₂).
         let p2 = 1.0 + a * a / (s1 * s1);
         let k2 = a / (s1 * s1 * p2);
         set_param(&m, "encoder.up2.fc0.weight", &[k2 as f32, 0.0]);
-        set_param(&m, "encoder.up2.fc0.bias", &[(-k2 * c) as f32, inv_softplus(1.0 / p2)]);
+        set_param(
+            &m,
+            "encoder.up2.fc0.bias",
+            &[(-k2 * c) as f32, inv_softplus(1.0 / p2)],
+        );
 
         let mean_x = DVector::from_row_slice(&[w[0] * c + b[0], w[1] * c + b[1]]);
         let wv = DVector::from_row_slice(&w);
@@ -438,19 +450,42 @@ mod hierarchical_tests {
         let xs = [0.5f32, -1.0, 1.5, 0.2, -0.4, 0.9];
         let x = Tensor::from_slice(&xs, (3, 2), &Device::Cpu).unwrap();
         let weights = |k: usize| -> Vec<f64> {
-            let w = m.log_importance_weights(&x, k, &mut Rng::new(4)).unwrap().unwrap();
+            let w = m
+                .log_importance_weights(&x, k, &mut Rng::new(4))
+                .unwrap()
+                .unwrap();
             assert_eq!(w.dims(), &[3, k]);
-            w.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+            w.to_dtype(DType::F64)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap()
         };
         let exact_rows: Vec<f64> = xs.chunks(2).map(exact).collect();
         for (r, row) in weights(50).chunks(50).enumerate() {
-            let spread = row.iter().map(|v| (v - exact_rows[r]).abs()).fold(0.0, f64::max);
-            assert!(spread < 1e-4, "row {r}: weights off log p(x) = {} by up to {spread}", exact_rows[r]);
+            let spread = row
+                .iter()
+                .map(|v| (v - exact_rows[r]).abs())
+                .fold(0.0, f64::max);
+            assert!(
+                spread < 1e-4,
+                "row {r}: weights off log p(x) = {} by up to {spread}",
+                exact_rows[r]
+            );
         }
         set_up1(1.5, 0.2);
-        for (r, (iw, elbo)) in iw_rows(&weights(2000), 2000).unwrap().into_iter().enumerate() {
+        for (r, (iw, elbo)) in iw_rows(&weights(2000), 2000)
+            .unwrap()
+            .into_iter()
+            .enumerate()
+        {
             println!("two-layer linear-Gaussian row {r}: exact {:.4}, IW(2000) {iw:.4}, MC ELBO {elbo:.4}", exact_rows[r]);
-            assert!((iw - exact_rows[r]).abs() < 0.02, "row {r}: {iw} vs {}", exact_rows[r]);
+            assert!(
+                (iw - exact_rows[r]).abs() < 0.02,
+                "row {r}: {iw} vs {}",
+                exact_rows[r]
+            );
             assert!(elbo < iw - 0.01);
         }
     }

@@ -145,7 +145,11 @@ pub fn latent_units_of(
             offset += size;
             let activity = activity[range.clone()].to_vec();
             LayerUnits {
-                name: if flat { "z".into() } else { format!("z{}", i + 1) },
+                name: if flat {
+                    "z".into()
+                } else {
+                    format!("z{}", i + 1)
+                },
                 unit_kl: kl[range].iter().map(|v| v / nf).collect(),
                 active: activity.iter().filter(|&&a| a > cfg.threshold).count(),
                 activity,

@@ -34,8 +34,8 @@ pub use factorvae_score::{
 pub use frechet::frechet_distance;
 pub use gbt::GradientBoosting;
 pub use iw_loglik::{iw_loglik_of, iw_rows, log_mean_exp, IwLoglik, IwLoglikConfig};
-pub use latent_units::{latent_unit_values, latent_units_of, LatentUnitsConfig, LayerUnits};
 pub use latent_graphs::{consistency_pattern, latent_graph_shd, LATENT_EDGE_THRESHOLD};
+pub use latent_units::{latent_unit_values, latent_units_of, LatentUnitsConfig, LayerUnits};
 pub use linear_r::{consistency_pattern_a, consistency_pattern_z, consistent_r, linear_r};
 pub use logistic::{LogisticConfig, LogisticRegression};
 pub use mcc::{mcc, Correlation, MccResult};
@@ -280,6 +280,8 @@ pub enum Need {
     CausalNodes,
     /// Tractable prior and posterior densities ([`crate::method::Method::log_importance_weights`]).
     ImportanceWeights,
+    /// Gaussian posteriors and priors unit by unit ([`crate::method::Method::unit_kl`]).
+    UnitKl,
 }
 
 /// The needs of each built-in metric, by name.
@@ -300,6 +302,7 @@ pub const NEEDS: &[(&str, &[Need])] = {
         ),
         ("iw_loglik", &[ImportanceWeights]),
         ("kl", &[ModelTerm("kl")]),
+        ("latent_units", &[UnitKl]),
         (
             "latent_graph_shd",
             &[Factors, TrueLatentGraphs, LearnedLatentGraphs],

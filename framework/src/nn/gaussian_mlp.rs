@@ -30,11 +30,7 @@ impl GaussianMlp {
             Some(mode) => Mlp::with_batch_norm(p, d_in, hidden, 2 * d, activation, mode)?,
             None => Mlp::new(p, d_in, hidden, 2 * d, activation)?,
         };
-        Ok(Self {
-            mlp,
-            d,
-            var_floor,
-        })
+        Ok(Self { mlp, d, var_floor })
     }
 
     /// The Gaussian of `x` `[B, d_in]` and the last hidden layer's activations.

@@ -109,9 +109,15 @@ mod tests {
         let mut names: Vec<String> = varmap.data().lock().unwrap().keys().cloned().collect();
         names.sort();
         assert!(names.contains(&"m.bn0.weight".to_string()), "{names:?}");
-        assert!(names.contains(&"m.bn1.running_var".to_string()), "{names:?}");
+        assert!(
+            names.contains(&"m.bn1.running_var".to_string()),
+            "{names:?}"
+        );
         assert!(!names.iter().any(|n| n.starts_with("m.bn2")), "{names:?}");
-        let x = Tensor::arange(0f32, 12.0, &Device::Cpu).unwrap().reshape((3, 4)).unwrap();
+        let x = Tensor::arange(0f32, 12.0, &Device::Cpu)
+            .unwrap()
+            .reshape((3, 4))
+            .unwrap();
         mode.set(true);
         let (y, h) = mlp.forward_with_hidden(&x).unwrap();
         assert_eq!(y.dims(), &[3, 2]);
@@ -119,7 +125,14 @@ mod tests {
         // In training mode each hidden unit is normalised over the batch before the ReLU: mean of the
         // pre-activation 0, so at least one row is active and one is not unless all are equal.
         let y2 = mlp.forward(&x).unwrap();
-        let diff = (y - y2).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let diff = (y - y2)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(diff < 1e-6);
     }
 }

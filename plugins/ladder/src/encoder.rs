@@ -3,19 +3,19 @@
 //! N(μ_{p,i}, σ²_{p,i}) from the draw of zᵢ₊₁, which is merged with the estimate by precision weighting before
 //! zᵢ is drawn. The top-down blocks of inference are its own (`down{i}`), not the prior's.
 
+use candle_core::{DType, Tensor};
 use carve::components::{block_defaults, BlockSpec, BuildContext, Encoder, EncoderConfig};
 use carve::dist::{precision_weighted_merge, DiagGaussian};
 use carve::nn::{Activation, GaussianMlp, TrainMode};
 use carve::rng::Rng;
 use carve::Result;
-use candle_core::{DType, Tensor};
 use serde::{Deserialize, Serialize};
 
 /// `{"Ladder": (hidden: [512, 256, 128, 64, 32])}`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ladder {
-    /// Width of each layer's blocks (bottom-up and top-down), bottom first: one per latent layer.
+    /// Width of each layer's blocks (bottom-up and top-down), bottom first: one per latent layer, or one for all.
     pub hidden: Vec<usize>,
     /// Hidden layers per block.
     #[serde(default = "block_defaults::depth")]
@@ -53,12 +53,18 @@ impl EncoderConfig for Ladder {
             batch_norm: self.batch_norm,
             lv_eps: self.lv_eps,
         };
-        spec.check(&self.hidden, sizes.len(), "model.encoder.hidden")?;
+        let widths = spec.widths(&self.hidden, sizes.len(), "model.encoder.hidden")?;
         let mode = TrainMode::default();
         let mut up = Vec::with_capacity(sizes.len());
         let mut d_in = ctx.spec.obs_len();
-        for (i, (&d, &width)) in sizes.iter().zip(&self.hidden).enumerate() {
-            up.push(spec.build(&ctx.params.pp(format!("up{}", i + 1)), d_in, width, d, &mode)?);
+        for (i, (&d, &width)) in sizes.iter().zip(&widths).enumerate() {
+            up.push(spec.build(
+                &ctx.params.pp(format!("up{}", i + 1)),
+                d_in,
+                width,
+                d,
+                &mode,
+            )?);
             d_in = match (self.only_mu_up, self.depth) {
                 (true, _) => d,
                 // Without hidden layers a block's "hidden activations" are its input.
@@ -69,7 +75,7 @@ impl EncoderConfig for Ladder {
         let down = (0..sizes.len() - 1)
             .map(|i| {
                 let p = ctx.params.pp(format!("down{}", i + 1));
-                spec.build(&p, sizes[i + 1], self.hidden[i], sizes[i], &mode)
+                spec.build(&p, sizes[i + 1], widths[i], sizes[i], &mode)
             })
             .collect::<Result<_>>()?;
         Ok(Box::new(LadderModel {
@@ -132,12 +138,12 @@ impl Encoder for LadderModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Device;
     use carve::components::{Independent, LatentLayers, MlpDecoder, TopDown};
     use carve::data::DataSpec;
     use carve::dist::Likelihood;
     use carve::method::{ElboMethod, ElboParts, Method, MethodContext};
     use carve::optim::AdamConfig;
-    use candle_core::Device;
 
     fn inv_softplus(v: f64) -> f32 {
         v.exp_m1().ln() as f32
@@ -145,7 +151,9 @@ mod tests {
 
     fn set(m: &ElboMethod, name: &str, values: &[f32]) {
         let map = m.varmaps()[0].data().lock().unwrap();
-        let var = map.get(name).unwrap_or_else(|| panic!("no parameter {name}"));
+        let var = map
+            .get(name)
+            .unwrap_or_else(|| panic!("no parameter {name}"));
         var.set(&Tensor::from_slice(values, var.dims(), &Device::Cpu).unwrap())
             .unwrap();
     }
@@ -204,8 +212,17 @@ mod tests {
             label_stats: None,
         };
         let m = ElboMethod::new(&parts, &ctx).unwrap();
-        let names: Vec<String> = m.varmaps()[0].data().lock().unwrap().keys().cloned().collect();
-        assert!(names.iter().any(|n| n == "encoder.down1.fc0.weight"), "{names:?}");
+        let names: Vec<String> = m.varmaps()[0]
+            .data()
+            .lock()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert!(
+            names.iter().any(|n| n == "encoder.down1.fc0.weight"),
+            "{names:?}"
+        );
         let prior_z1 = ([a as f32, 0.0], [c as f32, inv_softplus(s1 * s1)]);
         for block in ["prior.z1", "encoder.down1"] {
             set(&m, &format!("{block}.fc0.weight"), &prior_z1.0);
@@ -216,13 +233,25 @@ mod tests {
         let wtw = w[0] * w[0] + w[1] * w[1];
         let v = s0 * s0 / wtw;
         let wb = w[0] * b[0] + w[1] * b[1];
-        set(&m, "encoder.up1.fc0.weight", &[(w[0] / wtw) as f32, 0.0, (w[1] / wtw) as f32, 0.0]);
-        set(&m, "encoder.up1.fc0.bias", &[(-wb / wtw) as f32, inv_softplus(v)]);
+        set(
+            &m,
+            "encoder.up1.fc0.weight",
+            &[(w[0] / wtw) as f32, 0.0, (w[1] / wtw) as f32, 0.0],
+        );
+        set(
+            &m,
+            "encoder.up1.fc0.bias",
+            &[(-wb / wtw) as f32, inv_softplus(v)],
+        );
         // m(x) | z₂ ~ N(a z₂ + c, s₁² + v): p(z₂ | x) has precision 1 + a²/(s₁² + v).
         let p2 = 1.0 + a * a / (s1 * s1 + v);
         let k2 = a / ((s1 * s1 + v) * p2);
         set(&m, "encoder.up2.fc0.weight", &[k2 as f32, 0.0]);
-        set(&m, "encoder.up2.fc0.bias", &[(-k2 * c) as f32, inv_softplus(1.0 / p2)]);
+        set(
+            &m,
+            "encoder.up2.fc0.bias",
+            &[(-k2 * c) as f32, inv_softplus(1.0 / p2)],
+        );
 
         let v1 = a * a + s1 * s1;
         let exact = |x: [f64; 2]| {
@@ -232,18 +261,29 @@ mod tests {
                 [v1 * w[0] * w[1], v1 * w[1] * w[1] + s0 * s0],
             ];
             let det = cov[0][0] * cov[1][1] - cov[0][1] * cov[1][0];
-            let q = (cov[1][1] * r[0] * r[0] - 2.0 * cov[0][1] * r[0] * r[1] + cov[0][0] * r[1] * r[1]) / det;
+            let q = (cov[1][1] * r[0] * r[0] - 2.0 * cov[0][1] * r[0] * r[1]
+                + cov[0][0] * r[1] * r[1])
+                / det;
             -0.5 * (q + det.ln() + 2.0 * (2.0 * std::f64::consts::PI).ln())
         };
         let xs = [[0.5, -1.0], [1.5, 0.2], [-0.4, 0.9]];
         let flat: Vec<f32> = xs.iter().flatten().map(|&v| v as f32).collect();
         let x = Tensor::from_slice(&flat, (3, 2), &Device::Cpu).unwrap();
-        let lw = m.log_importance_weights(&x, 40, &mut Rng::new(1)).unwrap().unwrap();
+        let lw = m
+            .log_importance_weights(&x, 40, &mut Rng::new(1))
+            .unwrap()
+            .unwrap();
         let lw: Vec<Vec<f32>> = lw.to_vec2().unwrap();
         for (r, row) in lw.iter().enumerate() {
             let e = exact(xs[r]);
-            let off = row.iter().map(|w| (*w as f64 - e).abs()).fold(0.0, f64::max);
-            assert!(off < 1e-4, "row {r}: weights off log p(x) = {e} by up to {off}");
+            let off = row
+                .iter()
+                .map(|w| (*w as f64 - e).abs())
+                .fold(0.0, f64::max);
+            assert!(
+                off < 1e-4,
+                "row {r}: weights off log p(x) = {e} by up to {off}"
+            );
         }
     }
 }

@@ -6,7 +6,9 @@ use crate::components::Do;
 use crate::data::{make_batch, Batch, Split};
 use crate::error::{Error, IoContext, Result};
 use crate::viz::text::sweep;
-use crate::viz::{save_unit_kl, ColourScale, GridRow, Heatmap, HeatmapPanel, Image, LabelledGrid, LayerKl};
+use crate::viz::{
+    save_unit_kl, ColourScale, GridRow, Heatmap, HeatmapPanel, Image, LabelledGrid, LayerKl,
+};
 use candle_core::{DType, Tensor};
 use std::path::Path;
 
@@ -138,11 +140,20 @@ impl Session {
             ..Default::default()
         };
         let probe = self.test_batch(&[0])?;
-        if self.method.unit_kl(&probe.x, &mut crate::rng::Rng::new(0))?.is_none() {
+        if self
+            .method
+            .unit_kl(&probe.x, &mut crate::rng::Rng::new(0))?
+            .is_none()
+        {
             return Ok(());
         }
-        let layers =
-            crate::metrics::latent_units_of(self.data.as_ref(), self.method.as_ref(), &self.device, Split::Test, &cfg)?;
+        let layers = crate::metrics::latent_units_of(
+            self.data.as_ref(),
+            self.method.as_ref(),
+            &self.device,
+            Split::Test,
+            &cfg,
+        )?;
         let layers: Vec<LayerKl> = layers
             .into_iter()
             .map(|l| LayerKl {
@@ -151,7 +162,10 @@ impl Session {
                 active: l.active,
             })
             .collect();
-        let title = format!("KL per latent unit of {} (test split, {} rows)", self.exp.name, cfg.rows);
+        let title = format!(
+            "KL per latent unit of {} (test split, {} rows)",
+            self.exp.name, cfg.rows
+        );
         save_unit_kl(&layers, &title, path)
     }
 
