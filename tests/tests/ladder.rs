@@ -3,7 +3,8 @@
 //!
 //! CI trains each config a few steps and checks what evaluation reports: the IW log-likelihood, the KL and the
 //! active units of every latent layer, and the figures. The comparison at the shipped step budget (two
-//! trainings of about 17 min and an evaluation with K = 5000 each, on 2 cores) is ignored by default:
+//! trainings of about 16 min and an evaluation with K = 5000 of about 14 min each, on 2 cores) is ignored by
+//! default:
 //!
 //! ```text
 //! cargo test --release -p carve-tests --test ladder -- --ignored --nocapture
@@ -90,7 +91,7 @@ fn each_mnist_config_reports_its_layers_units_and_likelihood() {
 /// held-out IW log-likelihood (K = 5000, 2,000 test images) at least 1 nat above the hierarchical VAE's, and
 /// more active units above the first layer.
 #[test]
-#[ignore = "two 17-minute trainings and K = 5000 evaluations; run with --ignored"]
+#[ignore = "two 16-minute trainings and K = 5000 evaluations; run with --ignored"]
 fn ladder_vae_beats_the_hierarchical_vae_on_mnist() {
     let dir = tempfile::tempdir().unwrap();
     let images = carve_tests::configs_dir().join("../data/mnist");
