@@ -79,10 +79,15 @@ impl DiagGaussian {
 
     /// KL(self || other) between diagonal Gaussians, summed over the last dimension.
     pub fn kl(&self, other: &DiagGaussian) -> Result<Tensor> {
-        let var_ratio = (&self.logvar - &other.logvar)?.exp()?;
+        Ok(self.kl_per_unit(other)?.sum(D::Minus1)?)
+    }
+
+    /// KL(self || other) of every dimension, elementwise: ½ (σ²/σ₀² + (μ − μ₀)²/σ₀² − log(σ²/σ₀²) − 1).
+    pub fn kl_per_unit(&self, other: &DiagGaussian) -> Result<Tensor> {
+        let log_ratio = (&self.logvar - &other.logvar)?;
         let diff2 = ((&self.mean - &other.mean)?.sqr()? * (other.logvar.neg()?.exp()?))?;
-        let t = ((var_ratio + diff2)? - (&self.logvar - &other.logvar)?)?;
-        Ok(((t - 1.0)?.sum(D::Minus1)? * 0.5)?)
+        let t = ((log_ratio.exp()? + diff2)? - log_ratio)?;
+        Ok(((t - 1.0)? * 0.5)?)
     }
 
     /// log N(x; μ, σ²) summed over the last dimension.

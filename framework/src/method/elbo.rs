@@ -354,10 +354,7 @@ impl Method for ElboMethod {
         let Some(p) = self.parts.prior.conditionals(&z)? else {
             return Ok(None);
         };
-        let var_ratio = (&q.logvar - &p.logvar)?;
-        let diff2 = ((&q.mean - &p.mean)?.sqr()? * p.logvar.neg()?.exp()?)?;
-        let t = (((var_ratio.exp()? + diff2)? - var_ratio)? - 1.0)?;
-        Ok(Some((t * 0.5)?))
+        Ok(Some(q.kl_per_unit(&p)?))
     }
 
     /// `log p(x|z) + log p(z) − log q(z|x)` for `k` draws `z ~ q(z|x)` per row (the encoder's

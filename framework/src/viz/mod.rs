@@ -1,6 +1,6 @@
-//! Figures for people: labelled image grids, matrix heatmaps with a colour bar and training curves, drawn with
-//! plotters into an RGB canvas and written as PNG. Text uses an embedded font, so figures look the same on
-//! every machine.
+//! Figures for people: labelled image grids, matrix heatmaps with a colour bar, training curves and the KL per
+//! latent unit, drawn with plotters into an RGB canvas and written as PNG. Text uses an embedded font, so figures
+//! look the same on every machine.
 
 pub mod canvas;
 pub mod curve;
