@@ -9,10 +9,18 @@ use std::path::Path;
 
 const EVAL_BATCH: usize = 256;
 
-/// Encodes up to `max_samples` rows of `split` and averages the model's evaluation terms.
+/// `max` rows of `rows` spread evenly over it (all of them when there are no more). Rows come in generation
+/// order (Dsprites: the factor grid, shape first), so a prefix would hold one corner of the data.
+pub fn evenly_spaced(rows: &[usize], max: usize) -> Vec<usize> {
+    if rows.len() <= max {
+        return rows.to_vec();
+    }
+    (0..max).map(|i| rows[i * rows.len() / max]).collect()
+}
+
+/// Encodes up to `max_samples` rows of `split`, spread evenly over it, and averages the model's evaluation terms.
 pub fn collect(ctx: &EvalContext, split: Split, max_samples: usize) -> Result<EvalInputs> {
-    let rows = ctx.data.split(split);
-    let rows = &rows[..rows.len().min(max_samples)];
+    let rows = evenly_spaced(ctx.data.split(split), max_samples);
     if rows.is_empty() {
         return Err(Error::Data(format!("the {split:?} split is empty")));
     }
@@ -91,7 +99,17 @@ pub fn evaluate(
         metrics::find(e.name())?;
     }
     let inputs = collect(ctx, split, max_samples)?;
-    metrics::compute_with_model(entries, &inputs, ctx)
+    let values = metrics::compute_with_model(entries, &inputs, ctx)?;
+    for (name, v) in &values {
+        if !v.is_finite() {
+            // JSON has no NaN: the summary would show a bare null
+            log::warn!(
+                "metric {name} is {v} on the {split:?} split (written as null): a factor or code that is constant over \
+                 the evaluated rows leaves entropy-normalised scores undefined"
+            );
+        }
+    }
+    Ok(values)
 }
 
 /// Checks an `--export-latents` target before anything is computed: an `.npz` file name that is none of the run's
@@ -364,6 +382,14 @@ fn strip_data_prefix(e: &Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn evaluation_rows_are_spread_over_the_split() {
+        let rows: Vec<usize> = (100..200).collect();
+        assert_eq!(evenly_spaced(&rows, 4), vec![100, 125, 150, 175]);
+        assert_eq!(evenly_spaced(&rows, 500), rows);
+        assert_eq!(evenly_spaced(&rows, 100), rows);
+    }
 
     #[test]
     fn exported_latents_load_back() {
